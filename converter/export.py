@@ -1,0 +1,177 @@
+"""Export a trained generator to TFLite: a single-step model with explicit LSTM state, builtin
+ops only, in float32 / float16 / per-tensor int8, each file checked (closed-loop parity with
+Keras, min runtime version <= 2.8) before it is written, metadata packed inside."""
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sdk.activities import ACTIVITIES
+from sdk.errors import ExportError
+from sdk.generator import GENERATOR_FORMAT
+from sdk.model_file import min_runtime_version, pack_model, version_tuple
+from sdk.recording import HAPT_RATE_HZ
+
+log = logging.getLogger(__name__)
+
+DTYPES = ("float32", "float16", "int8")
+#: python-for-android's tflite-runtime recipe is 2.8: every file must load there.
+MAX_RUNTIME = "2.8.0"
+#: closed-loop parity tolerance per dtype: max |Δ| of the mixture mean, in units of the
+#: normalised frame (1.0 = one per-axis std of the level-removed signal).
+PARITY_TOLERANCE = {"float32": 1e-4, "float16": 2e-2, "int8": 0.25}
+PARITY_STEPS = 120
+
+
+@dataclass
+class ExportedModel:
+    path: Path
+    dtype: str
+    size_bytes: int
+    min_runtime_version: str
+    parity_max_error: float
+
+
+def convert_step_model(step_model, dtype: str) -> bytes:
+    import tensorflow as tf
+
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    conv = tf.lite.TFLiteConverter.from_keras_model(step_model)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if dtype == "float16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif dtype == "int8":
+        # dynamic-range int8 with per-tensor scales: FULLY_CONNECTED stays at a version that
+        # tflite-runtime 2.3+ (and so python-for-android's 2.8) can run
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+    return conv.convert()
+
+
+def closed_loop_parity(step_model, flatbuffer: bytes, units, mixtures: int, steps: int = PARITY_STEPS, seed: int = 0) -> float:
+    """Run Keras and TFLite side by side for ``steps`` steps, each carrying its own state,
+    feeding back a sample drawn from the Keras mixture; return the max abs difference of the
+    mixture mean (normalised frame). Non-finite TFLite output counts as infinite error."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from sdk.mdn import SamplingOptions, mixture_mean, sample_mixture
+
+    interp = Interpreter(model_content=flatbuffer, num_threads=1)
+    interp.allocate_tensors()
+    sig = next(iter(interp._get_full_signature_list().values()))
+    rng = np.random.default_rng(seed)
+    k = len(ACTIVITIES)
+    ks = {f"{s}{i}": np.zeros((1, u), np.float32) for i, u in enumerate(units) for s in "hc"}
+    ts = {name: v.copy() for name, v in ks.items()}
+    x = np.zeros((1, 3), np.float32)
+    worst = 0.0
+    for t in range(steps):
+        cond = np.zeros((1, k), np.float32)
+        if t >= steps // 3:
+            cond[0, 1 + (t // 20) % (k - 1)] = 1.0  # cycle through the activities
+        kout = step_model({"x": x, "cond": cond, **ks}, training=False)
+        kout = {n: np.asarray(v) for n, v in kout.items()}
+        for name, v in {"x": x, "cond": cond, **ts}.items():
+            interp.set_tensor(sig["inputs"][name], v)
+        interp.invoke()
+        tout = {n: interp.get_tensor(i) for n, i in sig["outputs"].items()}
+        km = mixture_mean(kout["logits"][0], kout["mu"][0].reshape(mixtures, 3))
+        tm = mixture_mean(tout["logits"][0], tout["mu"][0].reshape(mixtures, 3))
+        if not np.isfinite(tm).all():
+            return float("inf")
+        worst = max(worst, float(np.abs(km - tm).max()))
+        ks = {n: kout[f"{n}_out"] for n in ks}
+        ts = {n: tout[f"{n}_out"].copy() for n in ts}
+        z = sample_mixture(
+            kout["logits"][0].astype(np.float64),
+            kout["mu"][0].reshape(mixtures, 3).astype(np.float64),
+            kout["log_sigma"][0].reshape(mixtures, 3).astype(np.float64),
+            rng,
+            SamplingOptions(),
+        )
+        x = z.reshape(1, 3).astype(np.float32)
+    return worst
+
+
+def generator_metadata(cfg, norm, run: dict, dtype: str, min_runtime: str) -> dict:
+    import keras
+    import tensorflow as tf
+
+    return {
+        "format": GENERATOR_FORMAT,
+        "format_version": 1,
+        "architecture": {
+            "type": "SenseGen LSTM + MDN (diagonal Gaussian mixture over 3 axes), activity-conditioned",
+            "preset": run.get("preset", "custom"),
+            "lstm_units": list(cfg.lstm_units),
+            "dense_units": cfg.dense_units,
+            "dense_activation": "sigmoid",
+            "mixtures": cfg.mixtures,
+            "window": cfg.window,
+        },
+        "rate_hz": HAPT_RATE_HZ,
+        "axes": ["ax", "ay", "az"],
+        "units": "g",
+        "activities": list(ACTIVITIES),
+        "normalisation": norm.to_dict(),
+        "quantisation": {"float32": "none", "float16": "float16 weights", "int8": "dynamic-range int8, per-tensor"}[dtype],
+        "dtype": dtype,
+        "min_runtime_version": min_runtime,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "exported_on": platform.platform(),
+        "training": {
+            "data": "HAPT v2.1 raw accelerometer (UCI id 341)",
+            "split_users": run.get("split"),
+            "epochs": len(run.get("history", [])),
+            "train_seconds": run.get("train_seconds"),
+            "best_val_nll": run.get("best_val_nll"),
+            "test_nll": run.get("test_nll"),
+            "nll_units": "nats per 3-axis sample in the normalised frame",
+            "seed": run.get("seed"),
+        },
+        "privacy": run.get("privacy", {"differential_privacy": False}),
+        "licence": "Trained on HAPT, which forbids commercial use: this model inherits that restriction.",
+    }
+
+
+def export_generator(run_dir: str | Path, out_dir: str | Path, dtypes=DTYPES, name: str = "generator") -> list[ExportedModel]:
+    """Export the run in ``run_dir`` to ``out_dir/{name}_{dtype}.tflite`` plus
+    ``{name}_weights.npz`` (float32 weights for the numpy reference step).
+
+    Raises:
+        ExportError: a converted file fails parity or needs a runtime newer than 2.8;
+            nothing is written for that dtype.
+    """
+    from .model import build_step_model, numpy_weights
+    from .train import load_run
+
+    seq, cfg, norm, run = load_run(run_dir)
+    step = build_step_model(seq, cfg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for dtype in dtypes:
+        flat = convert_step_model(step, dtype)
+        mrv = min_runtime_version(flat)
+        if version_tuple(mrv) > version_tuple(MAX_RUNTIME):
+            raise ExportError(f"{dtype} export needs TFLite runtime {mrv}, newer than {MAX_RUNTIME} (python-for-android); not written")
+        err = closed_loop_parity(step, flat, cfg.lstm_units, cfg.mixtures)
+        if not err <= PARITY_TOLERANCE[dtype]:
+            raise ExportError(f"{dtype} export differs from Keras by {err:.3g} over {PARITY_STEPS} closed-loop steps (tolerance {PARITY_TOLERANCE[dtype]}); not written")
+        meta = generator_metadata(cfg, norm, run, dtype, mrv)
+        meta["parity"] = {"steps": PARITY_STEPS, "max_abs_error": err, "tolerance": PARITY_TOLERANCE[dtype]}
+        path = out / f"{name}_{dtype}.tflite"
+        path.write_bytes(pack_model(flat, meta))
+        log.info("wrote %s (%d bytes, min runtime %s, parity %.2g)", path, path.stat().st_size, mrv, err)
+        results.append(ExportedModel(path, dtype, path.stat().st_size, mrv, err))
+    np.savez(out / f"{name}_weights.npz", **numpy_weights(seq, cfg), units=np.asarray(cfg.lstm_units), mixtures=cfg.mixtures)
+    (out / f"{name}_export.json").write_text(json.dumps([r.__dict__ | {"path": str(r.path)} for r in results], indent=2))
+    return results

@@ -1,0 +1,48 @@
+"""Named generator sizes. ``paper`` is SenseGen's architecture (Alzantot et al. 2017)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Architecture and training settings of a generator."""
+
+    lstm_units: tuple[int, ...] = (128, 128)
+    dense_units: int = 64
+    mixtures: int = 12
+    window: int = 128  # truncated-BPTT length in samples
+    priming: int = 50  # samples that set the level before each window / replaced segment
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    clip_norm: float = 1.0
+    epochs: int = 30
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["lstm_units"] = list(self.lstm_units)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GeneratorConfig":
+        d = dict(d)
+        d["lstm_units"] = tuple(d["lstm_units"])
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+PRESETS: dict[str, GeneratorConfig] = {
+    # a few seconds of training, for tests
+    "tiny": GeneratorConfig(lstm_units=(16,), dense_units=16, mixtures=3, window=32, batch_size=32, epochs=1),
+    # the bundled default: trains on 2 CPU cores well inside 30 minutes (see README)
+    "default": GeneratorConfig(),
+    # SenseGen as published: 3 x LSTM(256) -> Dense(128, sigmoid) -> MDN with 24 components
+    "paper": GeneratorConfig(lstm_units=(256, 256, 256), dense_units=128, mixtures=24, learning_rate=1e-3, epochs=20),
+}
+
+
+def get_preset(name: str, **overrides) -> GeneratorConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    cfg = PRESETS[name]
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return replace(cfg, **overrides) if overrides else cfg

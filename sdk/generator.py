@@ -1,0 +1,177 @@
+"""The SenseGen generator on the phone: a TFLite single-step model with explicit LSTM state,
+its mixture sampled in numpy.
+
+``Generator`` is a loaded model; ``SyntheticStream`` primes it on real context and produces
+samples in g, one at a time, from a seeded random generator.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .activities import activity_index
+from .errors import GeneratorFault, ModelError
+from .mdn import SamplingOptions, sample_mixture
+from .model_file import read_model
+from .runtime import RuntimeInfo, find_runtime
+
+log = logging.getLogger(__name__)
+
+GENERATOR_FORMAT = "sensegen-generator"
+DEFAULT_GENERATOR = "generator_default_int8.tflite"
+
+
+def bundled_model_path(name: str = DEFAULT_GENERATOR) -> Path:
+    """Path of a model file shipped inside the package (``sdk/models/``)."""
+    path = Path(str(resources.files("sdk") / "models" / name))
+    if not path.is_file():
+        raise ModelError(f"bundled model {name} is missing from {path.parent} (broken install?)")
+    return path
+
+
+@dataclass
+class StepOutput:
+    logits: np.ndarray  # (M,)
+    mu: np.ndarray  # (M, 3)
+    log_sigma: np.ndarray  # (M, 3)
+
+
+class Generator:
+    """A generator model file loaded into a TFLite interpreter.
+
+    Args:
+        path: a file written by ``sensegen export``; default: the bundled model.
+        runtime: force ``"ai_edge_litert"`` or ``"tflite_runtime"``.
+        num_threads: interpreter threads.
+
+    Raises:
+        ModelError / ModelIntegrityError: missing, corrupt, tampered or mismatched file.
+        RuntimeUnavailableError: no TFLite interpreter installed.
+    """
+
+    def __init__(self, path: str | Path | None = None, runtime: str | None = None, num_threads: int = 1):
+        self.path = Path(path) if path is not None else bundled_model_path()
+        model = read_model(self.path, expect_format=GENERATOR_FORMAT)
+        self.metadata = model.metadata
+        arch = self.metadata["architecture"]
+        self.units: list[int] = list(arch["lstm_units"])
+        self.mixtures: int = int(arch["mixtures"])
+        self.activities: tuple[str, ...] = tuple(self.metadata["activities"])
+        self.rate_hz: float = float(self.metadata["rate_hz"])
+        norm = self.metadata["normalisation"]
+        self.scale = np.asarray(norm["scale"], dtype=np.float64)
+        self.population_level = np.asarray(norm["population_level"], dtype=np.float64)
+        self.priming: int = int(norm["priming_samples"])
+        self.runtime: RuntimeInfo = find_runtime(runtime)
+        try:
+            self._interp = self.runtime.interpreter_class(model_content=model.flatbuffer, num_threads=num_threads)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{self.path}: the interpreter cannot load the model ({exc})") from None
+        self._bind()
+
+    def _bind(self) -> None:
+        sigs = self._interp._get_full_signature_list()
+        if not sigs:
+            raise ModelError(f"{self.path}: the model has no signature")
+        sig = next(iter(sigs.values()))
+        ins, outs = sig["inputs"], sig["outputs"]
+        need_in = ["x", "cond"] + [f"{s}{i}" for i in range(len(self.units)) for s in "hc"]
+        need_out = ["logits", "mu", "log_sigma"] + [f"{s}{i}_out" for i in range(len(self.units)) for s in "hc"]
+        missing = [n for n in need_in if n not in ins] + [n for n in need_out if n not in outs]
+        if missing:
+            raise ModelError(f"{self.path}: model tensors {missing} missing; metadata and file do not match")
+        details = {d["index"]: d for d in self._interp.get_input_details()}
+        if tuple(details[ins["x"]]["shape"]) != (1, 3) or tuple(details[ins["cond"]]["shape"]) != (1, len(self.activities)):
+            raise ModelError(f"{self.path}: input shapes do not match the metadata")
+        self._in = {n: ins[n] for n in need_in}
+        self._out = {n: outs[n] for n in need_out}
+        self._state_in = [(ins[f"h{i}"], ins[f"c{i}"]) for i in range(len(self.units))]
+        self._state_out = [(outs[f"h{i}_out"], outs[f"c{i}_out"]) for i in range(len(self.units))]
+
+    @property
+    def info(self) -> str:
+        q = self.metadata.get("quantisation", "?")
+        return f"{self.path.name} ({q}, {self.runtime.name} {self.runtime.version})"
+
+    def zero_state(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [(np.zeros((1, u), np.float32), np.zeros((1, u), np.float32)) for u in self.units]
+
+    def step(self, x: np.ndarray, cond: np.ndarray, state) -> tuple[StepOutput, list]:
+        """One model step in the normalised frame; returns mixture parameters and the new state."""
+        it = self._interp
+        it.set_tensor(self._in["x"], np.asarray(x, np.float32).reshape(1, 3))
+        it.set_tensor(self._in["cond"], np.asarray(cond, np.float32).reshape(1, -1))
+        for (hi, ci), (h, c) in zip(self._state_in, state):
+            it.set_tensor(hi, h)
+            it.set_tensor(ci, c)
+        it.invoke()
+        m = self.mixtures
+        out = StepOutput(
+            it.get_tensor(self._out["logits"])[0].astype(np.float64),
+            it.get_tensor(self._out["mu"])[0].reshape(m, 3).astype(np.float64),
+            it.get_tensor(self._out["log_sigma"])[0].reshape(m, 3).astype(np.float64),
+        )
+        new_state = [(it.get_tensor(ho).copy(), it.get_tensor(co).copy()) for ho, co in self._state_out]
+        return out, new_state
+
+    def one_hot(self, activity: str | None) -> np.ndarray:
+        v = np.zeros(len(self.activities), np.float32)
+        if activity is not None:
+            v[activity_index(activity, self.activities)] = 1.0
+        return v
+
+
+class SyntheticStream:
+    """Synthetic samples that continue a real context.
+
+    ``prime(context)`` sets the level (mean of the context) and warms the LSTM state on it;
+    ``next()`` then returns one sample in g per call, conditioned on ``cover``. Values depend
+    only on the model, the context and the seed.
+    """
+
+    def __init__(self, generator: Generator, cover: str, seed: int, sampling: SamplingOptions | None = None):
+        self.generator = generator
+        self.cover = self.generator.one_hot(cover)
+        self._unknown = self.generator.one_hot(None)
+        self.sampling = sampling or SamplingOptions()
+        self.rng = np.random.default_rng(seed)
+        self.level = generator.population_level.copy()
+        self.state = generator.zero_state()
+        self._last_z = np.zeros(3)
+
+    def prime(self, context: np.ndarray) -> None:
+        """Warm up on the last ``priming`` rows of ``context`` (n, 3) in g; n may be 0."""
+        g = self.generator
+        ctx = np.asarray(context, np.float64)[-g.priming :]
+        self.state = g.zero_state()
+        if len(ctx) == 0:
+            self.level = g.population_level.copy()
+            self._last_z = np.zeros(3)
+            return
+        self.level = ctx.mean(axis=0)
+        z = (ctx - self.level) / g.scale
+        for row in z[:-1]:
+            _, self.state = g.step(row, self._unknown, self.state)
+        self._last_z = z[-1]
+
+    def next(self) -> np.ndarray:
+        """The next synthetic sample in g.
+
+        Raises:
+            GeneratorFault: the interpreter failed or returned non-finite values.
+        """
+        g = self.generator
+        try:
+            out, state = g.step(self._last_z, self.cover, self.state)
+        except Exception as exc:  # any interpreter failure is a generator fault
+            raise GeneratorFault(f"generator step failed: {exc!r}") from exc
+        z = sample_mixture(out.logits, out.mu, out.log_sigma, self.rng, self.sampling)
+        if not np.isfinite(z).all() or not all(np.isfinite(h).all() and np.isfinite(c).all() for h, c in state):
+            raise GeneratorFault("generator produced non-finite values")
+        self.state, self._last_z = state, z
+        return self.level + z * g.scale

@@ -1,0 +1,135 @@
+"""One self-describing model file: the TFLite flatbuffer followed by a zip holding
+``metadata.json`` (as TFLite metadata writers pack associated files). The metadata records
+the flatbuffer's size and sha256, checked on every load."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModelError, ModelIntegrityError
+
+METADATA_NAME = "metadata.json"
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    flatbuffer: bytes
+    metadata: dict
+    path: Path | None = None
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def pack_model(flatbuffer: bytes, metadata: dict) -> bytes:
+    """Return flatbuffer + zip(metadata.json) with ``sha256`` and ``flatbuffer_size`` filled in."""
+    if flatbuffer[4:8] != b"TFL3":
+        raise ModelError("not a TFLite flatbuffer (missing TFL3 identifier)")
+    meta = dict(metadata, sha256=sha256(flatbuffer), flatbuffer_size=len(flatbuffer))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(METADATA_NAME, json.dumps(meta, indent=2, sort_keys=True))
+    return flatbuffer + buf.getvalue()
+
+
+def read_model(path: str | Path, expect_format: str | None = None) -> ModelFile:
+    """Read and verify a packed model file.
+
+    Raises:
+        ModelError: missing, truncated or not a packed TFLite model, or of another format.
+        ModelIntegrityError: the flatbuffer does not match the recorded sha256.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    data = path.read_bytes()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ModelError(f"{path}: not a TFLite model file")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            meta = json.loads(zf.read(METADATA_NAME))
+    except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as exc:
+        raise ModelError(f"{path}: no readable SenseGen metadata inside the file ({exc}); truncated or not exported by 'sensegen export'") from None
+    size = meta.get("flatbuffer_size")
+    if not isinstance(size, int) or not 8 <= size <= len(data):
+        raise ModelError(f"{path}: metadata has an invalid flatbuffer_size {size!r}")
+    flat = data[:size]
+    if sha256(flat) != meta.get("sha256"):
+        raise ModelIntegrityError(f"{path}: sha256 of the model does not match its metadata (file corrupt or tampered with)")
+    if expect_format and meta.get("format") != expect_format:
+        raise ModelError(f"{path}: is a {meta.get('format')!r} model, expected {expect_format!r}")
+    return ModelFile(flat, meta, path)
+
+
+# --- reading the flatbuffer's own metadata (min_runtime_version) without TensorFlow -----------
+
+def _u32(b: bytes, o: int) -> int:
+    return struct.unpack_from("<I", b, o)[0]
+
+
+def _field(b: bytes, table: int, index: int) -> int | None:
+    vtable = table - struct.unpack_from("<i", b, table)[0]
+    vt_size = struct.unpack_from("<H", b, vtable)[0]
+    slot = 4 + 2 * index
+    if slot >= vt_size:
+        return None
+    off = struct.unpack_from("<H", b, vtable + slot)[0]
+    return table + off if off else None
+
+
+def _deref(b: bytes, pos: int) -> int:
+    return pos + _u32(b, pos)
+
+
+def _vector(b: bytes, pos: int) -> tuple[int, int]:
+    vec = _deref(b, pos)
+    return vec + 4, _u32(b, vec)
+
+
+def tflite_metadata_entries(flatbuffer: bytes) -> dict[str, bytes]:
+    """The ``Model.metadata`` entries (name -> buffer bytes) of a TFLite flatbuffer."""
+    b = flatbuffer
+    try:
+        model = _u32(b, 0)
+        meta_pos, buffers_pos = _field(b, model, 6), _field(b, model, 4)
+        if meta_pos is None or buffers_pos is None:
+            return {}
+        bstart, bcount = _vector(b, buffers_pos)
+        start, count = _vector(b, meta_pos)
+        out = {}
+        for i in range(count):
+            entry = _deref(b, start + 4 * i)
+            name_pos, buf_pos = _field(b, entry, 0), _field(b, entry, 1)
+            nstart, nlen = _vector(b, name_pos)
+            name = b[nstart : nstart + nlen].decode()
+            buf_index = _u32(b, buf_pos) if buf_pos is not None else 0
+            if buf_index >= bcount:
+                continue
+            buffer = _deref(b, bstart + 4 * buf_index)
+            data_pos = _field(b, buffer, 0)
+            if data_pos is None:
+                out[name] = b""
+                continue
+            dstart, dlen = _vector(b, data_pos)
+            out[name] = bytes(b[dstart : dstart + dlen])
+        return out
+    except (struct.error, UnicodeDecodeError, TypeError) as exc:
+        raise ModelError(f"malformed TFLite flatbuffer ({exc})") from None
+
+
+def min_runtime_version(flatbuffer: bytes) -> str:
+    """The ``min_runtime_version`` the converter recorded, e.g. ``"2.3.0"``."""
+    raw = tflite_metadata_entries(flatbuffer).get("min_runtime_version")
+    if raw is None:
+        raise ModelError("the TFLite file records no min_runtime_version")
+    return raw.split(b"\0", 1)[0].decode()
+
+
+def version_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split(".") if p.isdigit())

@@ -1,0 +1,56 @@
+"""Which TFLite interpreter runs the models: ``ai-edge-litert`` on desktops, ``tflite-runtime``
+on phones (python-for-android's recipe). Never TensorFlow."""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from .errors import RuntimeUnavailableError
+
+log = logging.getLogger(__name__)
+
+#: Order in which runtimes are tried; ``SENSEGEN_RUNTIME`` may name one to force it.
+RUNTIMES = ("ai_edge_litert", "tflite_runtime")
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    name: str  # module name, e.g. "ai_edge_litert"
+    version: str
+    interpreter_class: type
+
+
+def _load(name: str) -> RuntimeInfo:
+    if name == "ai_edge_litert":
+        from ai_edge_litert import interpreter as mod
+        import ai_edge_litert as pkg
+    elif name == "tflite_runtime":
+        from tflite_runtime import interpreter as mod
+        import tflite_runtime as pkg
+    else:
+        raise RuntimeUnavailableError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")
+    return RuntimeInfo(name, getattr(pkg, "__version__", "unknown"), mod.Interpreter)
+
+
+def find_runtime(prefer: str | None = None) -> RuntimeInfo:
+    """Import the first available TFLite interpreter.
+
+    Raises:
+        RuntimeUnavailableError: neither ai-edge-litert nor tflite-runtime is installed.
+    """
+    prefer = prefer or os.environ.get("SENSEGEN_RUNTIME") or None
+    order = (prefer,) if prefer else RUNTIMES
+    errors = []
+    for name in order:
+        try:
+            info = _load(name)
+        except ImportError as exc:
+            errors.append(f"{name}: {exc}")
+            continue
+        log.info("TFLite runtime: %s %s", info.name, info.version)
+        return info
+    raise RuntimeUnavailableError(
+        "no TFLite interpreter available (pip install ai-edge-litert, or tflite-runtime on a phone): "
+        + "; ".join(errors)
+    )
