@@ -16,7 +16,7 @@ class GeneratorConfig:
     batch_size: int = 64
     learning_rate: float = 2e-3
     clip_norm: float = 1.0
-    epochs: int = 30
+    epochs: int = 15
 
     def to_dict(self) -> dict:
         d = asdict(self)

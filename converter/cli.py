@@ -1,0 +1,208 @@
+"""``sensegen``: the command line. It only parses arguments and calls library functions;
+TensorFlow is imported only by the subcommands that train or export."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from sdk.errors import SenseGenError
+
+
+def _span(text: str) -> tuple[float, float]:
+    try:
+        a, b = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a span is START:END in seconds, got {text!r}") from None
+    if not b >= a:
+        raise argparse.ArgumentTypeError(f"span end must be >= start, got {text!r}")
+    return a, b
+
+
+def _quiet_tf() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+# -- data -------------------------------------------------------------------------------------
+
+def cmd_data_download(args) -> int:
+    from .download import HAPT_URL, download_hapt
+
+    dest = download_hapt(args.dest, url=args.url or HAPT_URL, progress=not args.no_progress)
+    print(f"HAPT raw data in {dest} (licence: non-commercial use only, see {dest / 'README.txt'})")
+    return 0
+
+
+def cmd_data_info(args) -> int:
+    from .hapt import load_hapt, split_users
+
+    ds = load_hapt(args.data)
+    split = split_users(ds.users)
+    print(json.dumps({
+        "root": str(ds.root), "experiments": len(ds.experiments), "users": ds.users,
+        "samples": ds.n_samples(), "hours": round(ds.n_samples() / ds.rate_hz / 3600, 2),
+        "split": split.to_dict(),
+    }, indent=2))
+    return 0
+
+
+# -- train / export ---------------------------------------------------------------------------
+
+def cmd_train(args) -> int:
+    _quiet_tf()
+    from .hapt import load_hapt
+    from .presets import get_preset
+    from .train import train_generator
+
+    cfg = get_preset(args.preset, epochs=args.epochs, batch_size=args.batch_size)
+    ds = load_hapt(args.data)
+    t0 = time.time()
+    res = train_generator(ds, cfg, args.out, seed=args.seed, max_minutes=args.max_minutes,
+                          progress=not args.no_progress, preset=args.preset)
+    print(json.dumps({
+        "out": str(res.out_dir), "preset": args.preset, "epochs": len(res.history),
+        "best_val_nll": res.best_val_nll, "test_nll": res.test_nll,
+        "seconds": round(time.time() - t0, 1), "split": res.split.to_dict(),
+    }, indent=2))
+    return 0
+
+
+def cmd_export(args) -> int:
+    _quiet_tf()
+    from .export import export_generator
+
+    results = export_generator(args.run, args.out, dtypes=tuple(args.dtype), name=args.name)
+    for r in results:
+        print(f"{r.path}  {r.size_bytes / 1e6:.2f} MB  min runtime {r.min_runtime_version}  parity {r.parity_max_error:.2g}")
+    return 0
+
+
+def cmd_model_info(args) -> int:
+    from sdk.model_file import read_model
+
+    print(json.dumps(read_model(args.model).metadata, indent=2))
+    return 0
+
+
+# -- filter -----------------------------------------------------------------------------------
+
+def build_sources(args, generator_activities):
+    from sdk.sensitivity import PrivateSpans
+
+    sources = []
+    if args.private_span:
+        sources.append(PrivateSpans(args.private_span))
+    if args.sensitive:
+        try:
+            from sdk.detector import detector_source_for
+        except ImportError as exc:
+            raise SenseGenError(f"--sensitive needs the activity detector, not available: {exc}") from None
+        sources.append(detector_source_for(args.sensitive, args.cover, model=args.detector))
+    return sources
+
+
+def cmd_filter(args) -> int:
+    import numpy as np
+
+    from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock
+    from sdk.recording import read_recording, write_csv
+
+    rec = read_recording(args.input)
+    opts = FilterOptions(model=args.model, cover_activity=args.cover, delay_s=args.delay, seed=args.seed,
+                         crossfade_s=args.crossfade)
+    f = PrivacyFilter(opts, [])
+    f.sources = build_sources(args, f.generator.activities)
+    if not f.sources:
+        print("warning: no --private-span and no --sensitive: nothing will be replaced", file=sys.stderr)
+    out = ReleasedBlock.concat([f.push_block(rec.t, rec.xyz), f.flush()])
+    status = f.status
+    f.close()
+    write_csv(args.out, out.t, out.xyz, out.replaced)
+    summary = {
+        "input": str(args.input), "output": str(args.out), "rows": len(out),
+        "replaced": int(out.replaced.sum()), "segments": status.segments,
+        "faults": list(status.faults), "model": f.generator.info, "delay_s": args.delay,
+    }
+    if args.plot:
+        from .plots import plot_filtered
+
+        png = Path(args.out).with_suffix(".png")
+        plot_filtered(rec.t, rec.xyz, out.xyz, out.replaced, png, title=f"{Path(args.input).name}: raw vs released")
+        summary["plot"] = str(png)
+    print(json.dumps(summary, indent=2))
+    return 0 if np.array_equal(out.t, rec.t) else 1
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sensegen", description="SenseGen Privacy: train, export and run the on-device accelerometer privacy filter.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="get or inspect the HAPT dataset").add_subparsers(dest="data_command", required=True)
+    d = data.add_parser("download", help="download the full HAPT dataset from UCI (non-commercial licence)")
+    d.add_argument("--dest", default="data/hapt", help="folder to unpack into (default: data/hapt)")
+    d.add_argument("--url", default=None, help="archive URL (default: the official UCI archive)")
+    d.add_argument("--no-progress", action="store_true")
+    d.set_defaults(func=cmd_data_download)
+    d = data.add_parser("info", help="summarise a HAPT folder and its user split")
+    d.add_argument("--data", default=None, help="HAPT folder (default: $SENSEGEN_HAPT_DIR or ../shared/data/hapt)")
+    d.set_defaults(func=cmd_data_info)
+
+    t = sub.add_parser("train", help="train a generator on HAPT (user-disjoint split)")
+    t.add_argument("--data", default=None, help="HAPT folder (default: $SENSEGEN_HAPT_DIR or ../shared/data/hapt)")
+    t.add_argument("--preset", default="default", help="tiny | default | paper")
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that passes this time")
+    t.add_argument("--out", required=True, help="run folder (rerunning resumes from its checkpoints)")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("export", help="export a trained run to TFLite (checked for parity and runtime <= 2.8)")
+    e.add_argument("run", help="run folder written by 'sensegen train'")
+    e.add_argument("--out", required=True)
+    e.add_argument("--dtype", nargs="+", default=["float32", "float16", "int8"], choices=["float32", "float16", "int8"])
+    e.add_argument("--name", default="generator")
+    e.set_defaults(func=cmd_export)
+
+    m = sub.add_parser("model-info", help="print the metadata packed in a model file")
+    m.add_argument("model")
+    m.set_defaults(func=cmd_model_info)
+
+    f = sub.add_parser("filter", help="run the privacy filter over a recording")
+    f.add_argument("input", help="HAPT raw file (acc_expXX_userYY.txt) or CSV with header t,ax,ay,az")
+    f.add_argument("--out", required=True, help="output CSV: t,ax,ay,az,replaced")
+    f.add_argument("--private-span", type=_span, action="append", default=[], metavar="START:END",
+                   help="seconds of the recording to replace (repeatable)")
+    f.add_argument("--sensitive", action="append", default=[], metavar="ACT",
+                   help="activity to hide when the detector sees it (repeatable)")
+    f.add_argument("--cover", default="WALKING", help="activity the synthetic data imitates")
+    f.add_argument("--delay", type=float, default=3.0, help="release delay in seconds")
+    f.add_argument("--crossfade", type=float, default=0.5, help="blend back to real data over this many seconds")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--model", default=None, help="generator model (default: bundled)")
+    f.add_argument("--detector", default=None, help="detector model (default: bundled)")
+    f.add_argument("--plot", action="store_true", help="also write OUT.png: raw vs released")
+    f.set_defaults(func=cmd_filter)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (SenseGenError, ValueError, OSError) as exc:
+        print(f"sensegen {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

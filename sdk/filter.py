@@ -1,0 +1,400 @@
+"""The streaming privacy filter: samples in, released samples out.
+
+A sample leaves the filter only after ``delay_s`` seconds of later samples have been seen.
+At that moment every sensitivity source is asked about it; if any says "sensitive" the
+sample is replaced by a synthetic one from the generator, primed on the samples released
+just before the segment. After a segment the synthetic stream crossfades back into the real
+one. Inside a segment the filter fails closed: whatever goes wrong, real samples are withheld.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from .errors import RateMismatchError, SampleValueError, StreamGapWarning, TimestampError
+from .generator import Generator, SyntheticStream
+from .mdn import SamplingOptions
+from .sensitivity import SensitivitySource, _Intervals
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FilterOptions:
+    """How the filter behaves. Every field has a safe default.
+
+    Attributes:
+        model: generator model file; ``None`` loads the bundled default.
+        cover_activity: the activity the synthetic data imitates (e.g. ``"WALKING"``).
+        delay_s: release delay; a sample is released once this much later data was seen.
+        crossfade_s: length of the blend from synthetic back to real data after a segment.
+        seed: seeds the generator; segment ``k`` uses ``(seed, k)``.
+        sample_rate_hz: the stream's rate; ``None`` means the model's. Must match the model
+            (resample first, e.g. with ``sdk.resample``): other rates raise ``RateMismatchError``.
+        rate_tolerance: relative deviation of the median sample interval that is refused.
+        gap_s: intervals longer than this raise a ``StreamGapWarning`` (accepted, not refused);
+            ``None`` means 3 sample periods.
+        sampling: temperature / sigma scaling of the mixture.
+        runtime: force ``"ai_edge_litert"`` or ``"tflite_runtime"``.
+        output_queue: when > 0, keep up to this many released samples for ``drain()``
+            (for a UI thread reading what a sensor thread pushed).
+    """
+
+    model: str | Path | None = None
+    cover_activity: str = "WALKING"
+    delay_s: float = 3.0
+    crossfade_s: float = 0.5
+    seed: int = 0
+    sample_rate_hz: float | None = None
+    rate_tolerance: float = 0.2
+    gap_s: float | None = None
+    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    runtime: str | None = None
+    output_queue: int = 0
+
+    def __post_init__(self) -> None:
+        if not (self.delay_s >= 0 and self.crossfade_s >= 0):
+            raise ValueError(f"delay_s and crossfade_s must be >= 0, got {self.delay_s}, {self.crossfade_s}")
+        if not 0 < self.rate_tolerance < 1:
+            raise ValueError(f"rate_tolerance must be in (0, 1), got {self.rate_tolerance}")
+
+
+@dataclass
+class ReleasedBlock:
+    """Released samples: original timestamps, values in g, and whether each was replaced."""
+
+    t: np.ndarray
+    xyz: np.ndarray
+    replaced: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.t.shape[0])
+
+    @classmethod
+    def empty(cls) -> "ReleasedBlock":
+        return cls(np.empty(0), np.empty((0, 3)), np.empty(0, dtype=bool))
+
+    @classmethod
+    def concat(cls, blocks: Sequence["ReleasedBlock"]) -> "ReleasedBlock":
+        blocks = [b for b in blocks if len(b)]
+        if not blocks:
+            return cls.empty()
+        return cls(
+            np.concatenate([b.t for b in blocks]),
+            np.concatenate([b.xyz for b in blocks]),
+            np.concatenate([b.replaced for b in blocks]),
+        )
+
+
+@dataclass(frozen=True)
+class FilterStatus:
+    """A snapshot for display and monitoring."""
+
+    replacing: bool
+    cover_activity: str
+    samples_in: int
+    samples_out: int
+    samples_replaced: int
+    pending: int
+    segments: int
+    faults: tuple[str, ...]
+    runtime: str
+
+
+class PrivacyFilter:
+    """Wraps an accelerometer stream; see the module docstring.
+
+    Args:
+        options: ``FilterOptions``; defaults if ``None``.
+        sources: sensitivity sources (``PrivateSpans``, ``ManualSwitch``, a detector…).
+        generator: an already loaded ``Generator`` (else ``options.model`` is loaded).
+        on_release: called with each non-empty ``ReleasedBlock`` as it is released.
+
+    Raises:
+        ModelError: the generator file is missing, corrupt or does not fit.
+        RateMismatchError: ``options.sample_rate_hz`` differs from the model's rate.
+    """
+
+    def __init__(
+        self,
+        options: FilterOptions | None = None,
+        sources: Iterable[SensitivitySource] = (),
+        generator: Generator | None = None,
+        on_release: Callable[[ReleasedBlock], None] | None = None,
+    ):
+        self.options = options or FilterOptions()
+        self.generator = generator or Generator(self.options.model, runtime=self.options.runtime)
+        self.generator.one_hot(self.options.cover_activity)  # validates the name
+        self.sources = list(sources)
+        self.on_release = on_release
+        rate = self.options.sample_rate_hz or self.generator.rate_hz
+        if abs(rate / self.generator.rate_hz - 1) > 0.01:
+            raise RateMismatchError(
+                f"stream rate {rate} Hz differs from the model's {self.generator.rate_hz} Hz; resample the stream first"
+            )
+        self.rate_hz = float(self.generator.rate_hz)
+        self._period = 1.0 / self.rate_hz
+        self._gap = self.options.gap_s if self.options.gap_s is not None else 3 * self._period
+        self._crossfade_n = int(round(self.options.crossfade_s * self.rate_hz))
+        self._lock = threading.RLock()
+        self._pending: deque[tuple[float, np.ndarray]] = deque()
+        self._history: deque[np.ndarray] = deque(maxlen=self.generator.priming)
+        self._dts: deque[float] = deque(maxlen=50)
+        self._fault_spans = _Intervals()
+        self._queue: deque[ReleasedBlock] = deque()
+        self._queued = 0
+        self._last_t = -np.inf
+        self._stream: SyntheticStream | None = None
+        self._in_segment = False
+        self._broken = False
+        self._fallback = self.generator.population_level.copy()
+        self._crossfade_left = 0
+        self._segments = 0
+        self._faults: list[str] = []
+        self._n_in = self._n_out = self._n_replaced = 0
+        self._closed = False
+
+    # -- public API -----------------------------------------------------------------------
+
+    def push(self, t: float, xyz) -> ReleasedBlock:
+        """Push one sample ``(t, (ax, ay, az))``; return what it released (maybe nothing).
+
+        Raises:
+            SampleValueError, TimestampError, RateMismatchError: the sample is refused and
+                not consumed; the filter stays usable.
+        """
+        x = np.asarray(xyz, dtype=np.float64)
+        if x.shape != (3,):
+            raise SampleValueError(f"a sample needs 3 values (ax, ay, az), got shape {x.shape}")
+        return self.push_block(np.array([t], dtype=np.float64), x[None, :])
+
+    def push_block(self, t, xyz) -> ReleasedBlock:
+        """Push ``n`` samples at once: ``t`` (n,), ``xyz`` (n, 3). The block is validated as a
+        whole: if any sample is bad, none is consumed."""
+        with self._lock:
+            self._check_open()
+            ts, xs = self._validate(t, xyz)
+            if len(ts) == 0:
+                return ReleasedBlock.empty()
+            self._accept(ts, xs)
+            return self._release(self._last_t - self.options.delay_s)
+
+    def flush(self) -> ReleasedBlock:
+        """End of stream: release every pending sample (sources decide on what they still hold)."""
+        with self._lock:
+            self._check_open()
+            for src in self.sources:
+                try:
+                    src.finish()
+                except Exception as exc:  # fail closed: everything pending becomes sensitive
+                    self._fault(f"sensitivity source {type(src).__name__} failed at finish: {exc!r}")
+                    if self._pending:
+                        self._fault_spans.items.append([self._pending[0][0], self._pending[-1][0]])
+            return self._release(np.inf)
+
+    def drain(self) -> ReleasedBlock:
+        """Everything released since the last ``drain()`` (needs ``options.output_queue > 0``)."""
+        with self._lock:
+            block = ReleasedBlock.concat(list(self._queue))
+            self._queue.clear()
+            self._queued = 0
+            return block
+
+    @property
+    def status(self) -> FilterStatus:
+        with self._lock:
+            return FilterStatus(
+                replacing=self._in_segment,
+                cover_activity=self.options.cover_activity,
+                samples_in=self._n_in,
+                samples_out=self._n_out,
+                samples_replaced=self._n_replaced,
+                pending=len(self._pending),
+                segments=self._segments,
+                faults=tuple(self._faults[-20:]),
+                runtime=f"{self.generator.runtime.name} {self.generator.runtime.version}",
+            )
+
+    @property
+    def latency_s(self) -> float:
+        """How long a sample waits before release (the release delay)."""
+        return self.options.delay_s
+
+    def close(self) -> None:
+        """Stop the filter. Pending samples are withheld, never released: call ``flush()``
+        first to release the tail of a finite stream."""
+        with self._lock:
+            self._pending.clear()
+            self._closed = True
+
+    def __enter__(self) -> "PrivacyFilter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- input ------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the filter is closed")
+
+    def _validate(self, t, xyz) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            ts = np.asarray(t, dtype=np.float64).reshape(-1)
+            xs = np.asarray(xyz, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise SampleValueError(f"samples must be numbers: {exc}") from None
+        if xs.ndim != 2 or xs.shape[1] != 3 or xs.shape[0] != ts.shape[0]:
+            raise SampleValueError(f"need t (n,) and xyz (n, 3), got {ts.shape} and {xs.shape}")
+        if not np.isfinite(xs).all():
+            row = int(np.argmax(~np.isfinite(xs).all(axis=1)))
+            raise SampleValueError(f"sample at t={ts[row]!r} holds NaN or inf: {xs[row].tolist()}")
+        if not np.isfinite(ts).all():
+            raise TimestampError("timestamps must be finite")
+        dts = np.diff(np.concatenate([[self._last_t], ts]))
+        if np.any(dts <= 0):
+            i = int(np.argmax(dts <= 0))
+            prev = self._last_t if i == 0 else ts[i - 1]
+            raise TimestampError(f"timestamp {ts[i]!r} is not after the previous one {prev!r}")
+        dts = dts[np.isfinite(dts)]
+        regular = dts[dts <= self._gap]
+        recent = np.concatenate([np.fromiter(self._dts, float), regular])[-50:]
+        if len(recent) >= 25:
+            median = float(np.median(recent))
+            if abs(median * self.rate_hz - 1) > self.options.rate_tolerance:
+                raise RateMismatchError(
+                    f"stream runs at {1 / median:.1f} Hz, the model at {self.rate_hz:g} Hz; resample the stream first"
+                )
+        if np.any(dts > self._gap):
+            warnings.warn(
+                StreamGapWarning(f"gap of {dts.max():.3f} s in the stream (tolerance {self._gap:.3f} s)"), stacklevel=3
+            )
+        self._dts.extend(regular.tolist())
+        return ts, xs
+
+    def _accept(self, ts: np.ndarray, xs: np.ndarray) -> None:
+        for src in self.sources:
+            try:
+                src.observe(ts, xs)
+            except Exception as exc:  # fail closed: what this source could not see is sensitive
+                self._fault(f"sensitivity source {type(src).__name__} failed to observe: {exc!r}")
+                self._fault_spans.items.append([float(ts[0]), float(ts[-1])])
+        self._pending.extend(zip(ts.tolist(), xs))
+        self._last_t = float(ts[-1])
+        self._n_in += len(ts)
+
+    # -- release ----------------------------------------------------------------------------
+
+    def _is_sensitive(self, t: float) -> bool:
+        for src in self.sources:
+            try:
+                if src.is_sensitive(t):
+                    return True
+            except Exception as exc:  # fail closed
+                self._fault(f"sensitivity source {type(src).__name__} failed: {exc!r}")
+                return True
+        return self._fault_spans.contains(t) if self._fault_spans.items else False
+
+    def _release(self, until: float) -> ReleasedBlock:
+        out_t, out_x, out_r = [], [], []
+        pending = self._pending
+        while pending and pending[0][0] <= until:
+            t, x = pending.popleft()
+            if self._is_sensitive(t):
+                y, replaced = self._synthetic(), True
+                self._n_replaced += 1
+            else:
+                y, replaced = self._real(x), False
+            self._history.append(y)
+            out_t.append(t)
+            out_x.append(y)
+            out_r.append(replaced)
+        if not out_t:
+            return ReleasedBlock.empty()
+        self._n_out += len(out_t)
+        for src in self.sources:
+            try:
+                src.forget_before(out_t[-1])
+            except Exception as exc:
+                self._fault(f"sensitivity source {type(src).__name__} failed to prune: {exc!r}")
+        self._fault_spans.forget_before(out_t[-1])
+        block = ReleasedBlock(np.asarray(out_t), np.asarray(out_x), np.asarray(out_r, dtype=bool))
+        if self.options.output_queue > 0:
+            self._enqueue(block)
+        if self.on_release is not None:
+            self.on_release(block)
+        return block
+
+    def _enqueue(self, block: ReleasedBlock) -> None:
+        self._queue.append(block)
+        self._queued += len(block)
+        while self._queued > self.options.output_queue and len(self._queue) > 1:
+            self._queued -= len(self._queue.popleft())
+
+    def _start_segment(self) -> None:
+        self._segments += 1
+        self._broken = False
+        self._fallback = self._history[-1].copy() if self._history else self.generator.population_level.copy()
+        try:
+            stream = SyntheticStream(
+                self.generator, self.options.cover_activity, seed=[self.options.seed, self._segments], sampling=self.options.sampling
+            )
+            stream.prime(np.asarray(self._history) if self._history else np.empty((0, 3)))
+            self._stream = stream
+        except Exception as exc:  # fail closed: hold the fallback for this segment
+            self._fault(f"generator failed while priming segment {self._segments}: {exc!r}")
+            self._stream, self._broken = None, True
+
+    def _synthetic(self) -> np.ndarray:
+        if not self._in_segment:
+            if self._crossfade_left == 0 or self._stream is None:
+                self._start_segment()
+            self._in_segment, self._crossfade_left = True, 0
+        if self._broken or self._stream is None:
+            return self._fallback.copy()
+        try:
+            y = self._stream.next()
+        except Exception as exc:  # fail closed: hold the last safe value
+            self._fault(f"generator failed in segment {self._segments}: {exc!r}")
+            self._broken = True
+            return self._fallback.copy()
+        self._fallback = y
+        return y
+
+    def _real(self, x: np.ndarray) -> np.ndarray:
+        if self._in_segment:
+            self._in_segment = False
+            self._crossfade_left = self._crossfade_n if not self._broken else 0
+        if self._crossfade_left <= 0:
+            return x
+        i = self._crossfade_n - self._crossfade_left + 1
+        self._crossfade_left -= 1
+        try:
+            s = self._stream.next()
+        except Exception as exc:
+            self._fault(f"generator failed during crossfade: {exc!r}")
+            self._crossfade_left = 0
+            return x
+        w = i / (self._crossfade_n + 1)
+        return (1 - w) * s + w * x
+
+    def _fault(self, message: str) -> None:
+        log.warning(message)
+        self._faults.append(message)
+        del self._faults[:-100]
+
+
+def filter_recording(t, xyz, options: FilterOptions | None = None, sources: Iterable[SensitivitySource] = (), generator: Generator | None = None) -> ReleasedBlock:
+    """Filter a whole recording: push it and flush. One output row per input row."""
+    f = PrivacyFilter(options, sources, generator=generator)
+    blocks = [f.push_block(t, xyz), f.flush()]
+    f.close()
+    return ReleasedBlock.concat(blocks)
