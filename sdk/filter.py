@@ -25,6 +25,8 @@ from .sensitivity import SensitivitySource, _Intervals
 
 log = logging.getLogger(__name__)
 
+_TIME_EPS = 1e-9  # seconds: timestamps closer than this count as equal when applying the delay
+
 
 @dataclass
 class FilterOptions:
@@ -170,7 +172,11 @@ class PrivacyFilter:
             SampleValueError, TimestampError, RateMismatchError: the sample is refused and
                 not consumed; the filter stays usable.
         """
-        x = np.asarray(xyz, dtype=np.float64)
+        try:
+            x = np.asarray(xyz, dtype=np.float64)
+            t = float(t)
+        except (TypeError, ValueError) as exc:
+            raise SampleValueError(f"samples must be numbers: {exc}") from None
         if x.shape != (3,):
             raise SampleValueError(f"a sample needs 3 values (ax, ay, az), got shape {x.shape}")
         return self.push_block(np.array([t], dtype=np.float64), x[None, :])
@@ -184,7 +190,7 @@ class PrivacyFilter:
             if len(ts) == 0:
                 return ReleasedBlock.empty()
             self._accept(ts, xs)
-            return self._release(self._last_t - self.options.delay_s)
+            return self._release(self._last_t - self.options.delay_s + _TIME_EPS)
 
     def flush(self) -> ReleasedBlock:
         """End of stream: release every pending sample (sources decide on what they still hold)."""
@@ -256,14 +262,14 @@ class PrivacyFilter:
             raise SampleValueError(f"need t (n,) and xyz (n, 3), got {ts.shape} and {xs.shape}")
         if not np.isfinite(xs).all():
             row = int(np.argmax(~np.isfinite(xs).all(axis=1)))
-            raise SampleValueError(f"sample at t={ts[row]!r} holds NaN or inf: {xs[row].tolist()}")
+            raise SampleValueError(f"sample at t={float(ts[row])!r} holds NaN or inf: {xs[row].tolist()}")
         if not np.isfinite(ts).all():
             raise TimestampError("timestamps must be finite")
         dts = np.diff(np.concatenate([[self._last_t], ts]))
         if np.any(dts <= 0):
             i = int(np.argmax(dts <= 0))
             prev = self._last_t if i == 0 else ts[i - 1]
-            raise TimestampError(f"timestamp {ts[i]!r} is not after the previous one {prev!r}")
+            raise TimestampError(f"timestamp {float(ts[i])!r} is not after the previous one {float(prev)!r}")
         dts = dts[np.isfinite(dts)]
         regular = dts[dts <= self._gap]
         recent = np.concatenate([np.fromiter(self._dts, float), regular])[-50:]

@@ -1,0 +1,64 @@
+"""Shared fixtures. Real HAPT data is read from ``../shared/data/hapt`` (or $SENSEGEN_HAPT_DIR);
+without it the data tests skip and say why, except in CI (CI=true), where they fail."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from converter.hapt import default_data_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def hapt_dir() -> Path:
+    d = default_data_dir()
+    if not (d / "RawData" / "labels.txt").is_file() and not (d / "labels.txt").is_file():
+        msg = f"HAPT data not found at {d} (set SENSEGEN_HAPT_DIR or put it at ../shared/data/hapt)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg + " -- CI must have the data")
+        pytest.skip(msg)
+    return d
+
+
+@pytest.fixture(scope="session")
+def hapt_root() -> Path:
+    return hapt_dir()
+
+
+@pytest.fixture(scope="session")
+def hapt_file(hapt_root) -> Path:
+    """A real recording of a held-out test user (user 3 is in the default test split)."""
+    return hapt_root / "RawData" / "acc_exp05_user03.txt"
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tmp_path_factory, hapt_root):
+    """A tiny generator trained for one short epoch on 4 real users, exported in all dtypes."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from converter.export import export_generator
+    from converter.hapt import Split, load_hapt
+    from converter.presets import get_preset
+    from converter.train import train_generator
+
+    ds = load_hapt(hapt_root, users=[1, 2, 3, 4])
+    run = tmp_path_factory.mktemp("tiny_run")
+    result = train_generator(ds, get_preset("tiny", epochs=1), run, split=Split((1, 2), (3,), (4,)), progress=False, preset="tiny")
+    out = tmp_path_factory.mktemp("tiny_export")
+    exported = export_generator(run, out)
+    return {"run": run, "result": result, "dir": out, "files": {e.dtype: e for e in exported}}
+
+
+def stream_of(path, seconds: float | None = None):
+    from sdk.recording import read_hapt_raw
+
+    rec = read_hapt_raw(path)
+    n = len(rec) if seconds is None else int(seconds * 50)
+    return rec.t[:n].copy(), rec.xyz[:n].copy()
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)

@@ -1,0 +1,157 @@
+import http.server
+import io
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from converter.download import download_hapt
+from converter.hapt import load_hapt, normalisation_stats, split_users
+from sdk.errors import DataError
+from sdk.recording import read_csv, read_hapt_raw, read_recording, write_csv
+
+
+def test_load_hapt_reads_every_experiment_with_labels(hapt_root):
+    ds = load_hapt(hapt_root)
+    assert len(ds.experiments) == 29
+    assert ds.users == [1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 20, 21, 22, 23, 24]
+    assert ds.n_samples() == 512199
+    e = ds.experiments[0]
+    assert e.xyz.shape[1] == 3 and e.labels.shape == (len(e),)
+    # labels.txt: exp 1 user 1 activity 5 (STANDING) covers samples 250..1232 (1-based, inclusive)
+    assert e.labels[248] == 0 and e.labels[249] == 5 and e.labels[1231] == 5
+    assert set(np.unique(np.concatenate([x.labels for x in ds.experiments]))) == set(range(7))
+
+
+def test_split_users_is_disjoint_and_deterministic():
+    users = [1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 20, 21, 22, 23, 24]
+    a, b = split_users(users), split_users(users)
+    assert a == b
+    assert not set(a.train) & set(a.test) and not set(a.val) & set(a.test) and not set(a.train) & set(a.val)
+    assert sorted(a.train + a.val + a.test) == users
+    assert split_users(users, seed=1) != a
+
+
+def test_split_users_refuses_too_few_users():
+    with pytest.raises(DataError, match="at least 3 users"):
+        split_users([1, 2])
+
+
+def test_normalisation_stats_are_positive_scales(hapt_root):
+    norm = normalisation_stats(load_hapt(hapt_root, users=[1, 2]), priming=50)
+    assert all(0.01 < s < 1.0 for s in norm.scale)
+    assert 0.5 < norm.population_level[0] < 1.2  # gravity on x for a waist-worn phone
+
+
+def _copy_slice(src: Path, dst: Path, rows: int) -> None:
+    dst.write_text("".join(src.read_text().splitlines(keepends=True)[:rows]))
+
+
+def test_load_hapt_raises_on_missing_folder(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        load_hapt(tmp_path / "nope")
+
+
+def test_load_hapt_raises_on_missing_labels(tmp_path, hapt_root):
+    _copy_slice(hapt_root / "RawData" / "acc_exp01_user01.txt", tmp_path / "acc_exp01_user01.txt", 100)
+    with pytest.raises(DataError, match="labels file not found"):
+        load_hapt(tmp_path)
+
+
+def test_load_hapt_raises_on_corrupt_data_file(tmp_path, hapt_root):
+    raw = tmp_path / "RawData"
+    raw.mkdir()
+    _copy_slice(hapt_root / "RawData" / "labels.txt", raw / "labels.txt", 20)
+    (raw / "acc_exp01_user01.txt").write_text("0.1 0.2 0.3\n0.1 oops 0.3\n")
+    with pytest.raises(DataError, match="not a HAPT accelerometer file"):
+        load_hapt(tmp_path)
+    (raw / "acc_exp01_user01.txt").write_text("0.1 0.2\n0.1 0.2\n")
+    with pytest.raises(DataError, match="expected 3 columns"):
+        load_hapt(tmp_path)
+    (raw / "acc_exp01_user01.txt").write_text("0.1 0.2 nan\n")
+    with pytest.raises(DataError, match="non-finite"):
+        load_hapt(tmp_path)
+
+
+def test_load_hapt_raises_on_malformed_labels(tmp_path, hapt_root):
+    raw = tmp_path / "RawData"
+    raw.mkdir()
+    _copy_slice(hapt_root / "RawData" / "acc_exp01_user01.txt", raw / "acc_exp01_user01.txt", 100)
+    (raw / "labels.txt").write_text("1 1 5 250\n")
+    with pytest.raises(DataError, match="expected 5 columns"):
+        load_hapt(tmp_path)
+
+
+def test_csv_round_trip_keeps_values_exactly(tmp_path, hapt_file):
+    rec = read_hapt_raw(hapt_file)
+    path = tmp_path / "rec.csv"
+    write_csv(path, rec.t[:500], rec.xyz[:500])
+    back = read_recording(path)
+    np.testing.assert_array_equal(back.xyz, rec.xyz[:500])
+    np.testing.assert_allclose(back.t, rec.t[:500])
+    assert back.rate_hz == pytest.approx(50.0)
+
+
+def test_read_csv_rejects_bad_header_and_order(tmp_path):
+    p = tmp_path / "bad.csv"
+    p.write_text("time,x,y,z\n0,1,2,3\n")
+    with pytest.raises(DataError, match="header must contain"):
+        read_csv(p)
+    p.write_text("t,ax,ay,az\n0.02,1,2,3\n0.01,1,2,3\n")
+    with pytest.raises(DataError, match="strictly increasing"):
+        read_csv(p)
+
+
+def _hapt_zip(hapt_root: Path, nested: bool) -> bytes:
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        for name in ("acc_exp01_user01.txt", "labels.txt", "activity_labels.txt"):
+            zf.writestr(f"RawData/{name}", (hapt_root / "RawData" / name).read_bytes())
+        zf.writestr("README.txt", "HAPT readme")
+    if not nested:
+        return inner.getvalue()
+    outer = io.BytesIO()
+    with zipfile.ZipFile(outer, "w") as zf:
+        zf.writestr("HAPT Data Set.zip", inner.getvalue())
+    return outer.getvalue()
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    """A local HTTP server on 127.0.0.1 serving ``tmp_path/www``."""
+    www = tmp_path / "www"
+    www.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, directory=str(www), **k)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield www, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_download_hapt_unpacks_rawdata_from_local_server(file_server, tmp_path, hapt_root, nested):
+    www, base = file_server
+    (www / "hapt.zip").write_bytes(_hapt_zip(hapt_root, nested))
+    dest = download_hapt(tmp_path / "data", url=f"{base}/hapt.zip", progress=False)
+    ds = load_hapt(dest)
+    assert [e.exp for e in ds.experiments] == [1]
+    assert (dest / "README.txt").is_file()
+
+
+def test_download_hapt_reports_bad_archive_and_missing_url(file_server, tmp_path):
+    www, base = file_server
+    (www / "notzip.zip").write_bytes(b"hello")
+    with pytest.raises(DataError, match="did not return a zip"):
+        download_hapt(tmp_path / "d1", url=f"{base}/notzip.zip", progress=False)
+    with pytest.raises(DataError, match="download of .* failed"):
+        download_hapt(tmp_path / "d2", url=f"{base}/missing.zip", progress=False)

@@ -1,0 +1,368 @@
+"""The streaming filter's invariants (DESIGN.md "Privacy invariants"), bad input and faults."""
+import gc
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sdk.errors import GeneratorFault, RateMismatchError, SampleValueError, StreamGapWarning, TimestampError
+from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock, filter_recording
+from sdk.generator import Generator
+from sdk.sensitivity import ManualSwitch, PrivateSpans
+
+from .conftest import stream_of
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return Generator()  # the bundled default model
+
+
+@pytest.fixture(scope="module")
+def real(hapt_root):
+    """90 s of a held-out user's real stream (standing, sitting, transitions)."""
+    return stream_of(hapt_root / "RawData" / "acc_exp05_user03.txt", seconds=90)
+
+
+def run(generator, t, xyz, spans=(), **opts):
+    return filter_recording(t, xyz, FilterOptions(**opts), [PrivateSpans(spans)], generator=generator)
+
+
+def inside(t, spans):
+    m = np.zeros(len(t), bool)
+    for a, b in spans:
+        m |= (t >= a) & (t <= b)
+    return m
+
+
+# -- invariant 1: noninterference -------------------------------------------------------------
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    spans=st.lists(st.tuples(st.floats(5, 80), st.floats(0.1, 8)), min_size=1, max_size=3),
+    noise_seed=st.integers(0, 2**31),
+    scale=st.sampled_from([0.0, 1.0, 50.0]),
+)
+def test_released_stream_is_independent_of_sensitive_samples(generator, real, spans, noise_seed, scale):
+    t, xyz = real
+    spans = [(a, a + d) for a, d in spans]
+    base = run(generator, t, xyz, spans, seed=7)
+    altered = xyz.copy()
+    m = inside(t, spans)
+    altered[m] = np.random.default_rng(noise_seed).normal(size=(m.sum(), 3)) * scale
+    other = run(generator, t, altered, spans, seed=7)
+    np.testing.assert_array_equal(base.xyz, other.xyz)
+    np.testing.assert_array_equal(base.replaced, m)
+
+
+def test_replaced_rows_never_equal_the_input(generator, real):
+    t, xyz = real
+    spans = [(10, 25), (50, 52)]
+    out = run(generator, t, xyz, spans)
+    m = inside(t, spans)
+    assert out.replaced[m].all() and not out.replaced[~m].any()
+    assert not np.any(np.all(out.xyz[m] == xyz[m], axis=1))
+    np.testing.assert_array_equal(out.xyz[~m & ~inside(t, [(25, 25.6), (52, 52.6)])], xyz[~m & ~inside(t, [(25, 25.6), (52, 52.6)])])
+
+
+def test_seed_changes_synthetic_data_but_is_reproducible(generator, real):
+    t, xyz = real
+    a, b, c = (run(generator, t, xyz, [(10, 20)], seed=s) for s in (1, 1, 2))
+    np.testing.assert_array_equal(a.xyz, b.xyz)
+    assert not np.array_equal(a.xyz, c.xyz)
+
+
+# -- invariant 3: timestamps and rate ---------------------------------------------------------
+
+def test_one_output_per_input_with_original_timestamps(generator, real):
+    t, xyz = real
+    out = run(generator, t, xyz, [(30, 40)])
+    assert len(out) == len(t)
+    np.testing.assert_array_equal(out.t, t)
+    assert np.all(np.diff(out.t) > 0)
+
+
+def test_sample_by_sample_equals_block_push(generator, real):
+    t, xyz = real[0][:1500], real[1][:1500]
+    f = PrivacyFilter(FilterOptions(seed=3), [PrivateSpans([(10, 15)])], generator=generator)
+    blocks = [f.push(ti, xi) for ti, xi in zip(t, xyz)] + [f.flush()]
+    one = ReleasedBlock.concat(blocks)
+    block = run(generator, t, xyz, [(10, 15)], seed=3)
+    np.testing.assert_array_equal(one.xyz, block.xyz)
+    np.testing.assert_array_equal(one.replaced, block.replaced)
+
+
+# -- invariant 3b: release delay --------------------------------------------------------------
+
+@pytest.mark.parametrize("delay", [0.0, 1.0, 3.0])
+def test_sample_released_only_after_delay(generator, real, delay):
+    t, xyz = real[0][:500], real[1][:500]
+    f = PrivacyFilter(FilterOptions(delay_s=delay), generator=generator)
+    for ti, xi in zip(t, xyz):
+        out = f.push(ti, xi)
+        assert np.all(out.t <= ti - delay + 1e-9)
+        assert f.status.pending == np.sum((t <= ti) & (t > ti - delay + 1e-9))
+
+
+def test_span_declared_after_onset_still_covers_buffered_samples(generator, real):
+    t, xyz = real
+    spans = PrivateSpans()
+    f = PrivacyFilter(FilterOptions(delay_s=3.0), [spans], generator=generator)
+    blocks = []
+    for i in range(len(t)):
+        if t[i] == pytest.approx(42.0):  # the owner marks 40 s .. 50 s private two seconds late
+            spans.add(40.0, 50.0)
+        blocks.append(f.push(t[i], xyz[i]))
+    out = ReleasedBlock.concat(blocks + [f.flush()])
+    np.testing.assert_array_equal(out.replaced, inside(t, [(40, 50)]))
+
+
+def test_manual_switch_replaces_from_switch_on_to_off(generator, real):
+    t, xyz = real
+    switch = ManualSwitch()
+    f = PrivacyFilter(FilterOptions(delay_s=1.0), [switch], generator=generator)
+    blocks = []
+    for i in range(len(t)):
+        if i == 1000:
+            switch.set(True)
+        if i == 1500:
+            switch.set(False)
+        blocks.append(f.push(t[i], xyz[i]))
+    out = ReleasedBlock.concat(blocks + [f.flush()])
+    expected = np.zeros(len(t), bool)
+    expected[1000:1500] = True
+    np.testing.assert_array_equal(out.replaced, expected)
+
+
+# -- bad input: typed errors, nothing consumed, filter stays usable ---------------------------
+
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        ((1.0, [np.nan, 0, 0]), SampleValueError, "NaN or inf"),
+        ((1.0, [np.inf, 0, 0]), SampleValueError, "NaN or inf"),
+        ((1.0, [1.0, 2.0]), SampleValueError, "3 values"),
+        ((1.0, [[1.0, 2.0, 3.0]]), SampleValueError, "3 values"),
+        ((0.5, [1.0, 0.0, 0.0]), TimestampError, "not after the previous"),
+        ((0.98, [1.0, 0.0, 0.0]), TimestampError, "not after the previous"),  # duplicate
+        ((np.nan, [1.0, 0.0, 0.0]), TimestampError, "finite"),
+        ((1.0, ["a", 0, 0]), SampleValueError, "numbers"),
+    ],
+)
+def test_bad_sample_is_refused_and_filter_stays_usable(generator, real, bad, error, match):
+    t, xyz = real[0][:200], real[1][:200]
+    spans = [(1.5, 2.5)]
+    clean = run(generator, t, xyz, spans)
+    f = PrivacyFilter(FilterOptions(), [PrivateSpans(spans)], generator=generator)
+    blocks = [f.push_block(t[:50], xyz[:50])]
+    with pytest.raises(error, match=match):
+        f.push(*bad)
+    blocks += [f.push_block(t[50:], xyz[50:]), f.flush()]
+    out = ReleasedBlock.concat(blocks)
+    np.testing.assert_array_equal(out.xyz, clean.xyz)
+
+
+def test_bad_block_is_refused_whole(generator, real):
+    t, xyz = real[0][:100].copy(), real[1][:100].copy()
+    xyz[60] = np.nan
+    f = PrivacyFilter(FilterOptions(delay_s=0), generator=generator)
+    with pytest.raises(SampleValueError, match=r"t=1\.2"):
+        f.push_block(t, xyz)
+    assert f.status.samples_in == 0
+
+
+def test_stream_at_wrong_rate_is_refused(generator, real):
+    t, xyz = real[0][:200], real[1][:200]
+    f = PrivacyFilter(FilterOptions(), generator=generator)
+    with pytest.raises(RateMismatchError, match="100.0 Hz"):
+        f.push_block(t / 2, xyz)  # 100 Hz
+    assert f.push_block(t, xyz) is not None  # the right rate is still accepted
+    with pytest.raises(RateMismatchError, match="resample"):
+        PrivacyFilter(FilterOptions(sample_rate_hz=100), generator=generator)
+
+
+def test_gap_warns_and_keeps_one_output_per_input(generator, real):
+    t, xyz = real[0][:300].copy(), real[1][:300]
+    t[150:] += 5.0
+    f = PrivacyFilter(FilterOptions(), generator=generator)
+    with pytest.warns(StreamGapWarning, match="gap of 5.02"):
+        out = ReleasedBlock.concat([f.push_block(t, xyz), f.flush()])
+    np.testing.assert_array_equal(out.t, t)
+
+
+def test_closed_filter_refuses_pushes_and_withholds_pending(generator, real):
+    t, xyz = real
+    with PrivacyFilter(FilterOptions(delay_s=3.0), generator=generator) as f:
+        out = f.push_block(t[:500], xyz[:500])
+    assert len(out) == 500 - 150
+    with pytest.raises(RuntimeError, match="closed"):
+        f.push(100.0, [1, 0, 0])
+
+
+# -- invariant 2: fail closed ----------------------------------------------------------------
+
+class BrokenGenerator:
+    """Wraps a real generator; from step ``fail_at`` on, raises or returns NaN."""
+
+    def __init__(self, inner, fail_at, mode):
+        self.inner, self.fail_at, self.mode, self.calls = inner, fail_at, mode, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def step(self, x, cond, state):
+        self.calls += 1
+        if self.calls >= self.fail_at:
+            if self.mode == "raise":
+                raise RuntimeError("interpreter exploded")
+            if self.mode == "memory":
+                raise MemoryError("no memory")
+            out, state = self.inner.step(x, cond, state)
+            out.mu[:] = np.nan
+            return out, state
+        return self.inner.step(x, cond, state)
+
+
+@pytest.mark.parametrize("mode", ["raise", "nan", "memory"])
+@pytest.mark.parametrize("fail_at", [1, 60, 400])
+def test_generator_fault_never_releases_real_sensitive_samples(generator, real, mode, fail_at):
+    t, xyz = real
+    spans = [(20, 30)]
+    broken = BrokenGenerator(generator, fail_at, mode)
+    f = PrivacyFilter(FilterOptions(), [PrivateSpans(spans)], generator=broken)
+    out = ReleasedBlock.concat([f.push_block(t, xyz), f.flush()])
+    m = inside(t, spans)
+    assert out.replaced[m].all()
+    assert not np.any(np.all(np.isclose(out.xyz[m], xyz[m]), axis=1))
+    assert np.isfinite(out.xyz).all()
+    assert any("generator failed" in msg for msg in f.status.faults)
+    np.testing.assert_array_equal(out.xyz[t < 20], xyz[t < 20])
+
+
+def test_fault_fallback_holds_last_safe_value(generator, real):
+    t, xyz = real
+    broken = BrokenGenerator(generator, 49 + 10, "raise")  # 49 priming steps, then 10 good samples
+    f = PrivacyFilter(FilterOptions(), [PrivateSpans([(20, 30)])], generator=broken)
+    out = ReleasedBlock.concat([f.push_block(t, xyz), f.flush()])
+    seg = out.xyz[inside(t, [(20, 30)])]
+    np.testing.assert_array_equal(seg[10:], np.repeat(seg[9:10], len(seg) - 10, axis=0))
+
+
+class ExplodingSource:
+    def __init__(self, where):
+        self.where = where
+
+    def observe(self, t, xyz):
+        if self.where == "observe" and t[0] >= 20:
+            raise RuntimeError("detector crashed")
+
+    def is_sensitive(self, t):
+        if self.where == "is_sensitive" and 20 <= t <= 30:
+            raise RuntimeError("detector crashed")
+        return False
+
+    def finish(self):
+        pass
+
+    def forget_before(self, t):
+        pass
+
+
+@pytest.mark.parametrize("where", ["observe", "is_sensitive"])
+def test_failing_source_is_treated_as_sensitive(generator, real, where):
+    t, xyz = real
+    f = PrivacyFilter(FilterOptions(), [ExplodingSource(where)], generator=generator)
+    out = ReleasedBlock.concat([f.push(ti, xi) for ti, xi in zip(t, xyz)] + [f.flush()])
+    m = (t >= 20) & (t <= 30)
+    assert out.replaced[m].all()
+    assert not np.any(np.all(out.xyz[m] == xyz[m], axis=1))
+    assert any("detector crashed" in msg for msg in f.status.faults)
+
+
+def test_generator_fault_is_typed(generator):
+    from sdk.generator import SyntheticStream
+
+    s = SyntheticStream(BrokenGenerator(generator, 1, "nan"), "WALKING", seed=0)
+    with pytest.raises(GeneratorFault, match="non-finite"):
+        s.next()
+
+
+# -- seams ------------------------------------------------------------------------------------
+
+def test_seams_are_no_larger_than_real_sample_to_sample_changes(generator, hapt_root):
+    """At span edges the jump is within the real data's 99th percentile of |Δx| per axis."""
+    t, xyz = stream_of(hapt_root / "RawData" / "acc_exp05_user03.txt")
+    typical = np.percentile(np.abs(np.diff(xyz, axis=0)), 99, axis=0)
+    spans = [(40, 60), (120, 150), (200, 215), (300, 330)]
+    jumps = []
+    for seed in range(5):
+        out = run(generator, t, xyz, spans, seed=seed)
+        for a, b in spans:
+            i, j = np.searchsorted(t, a), np.searchsorted(t, b, side="right")
+            jumps += [np.abs(out.xyz[i] - out.xyz[i - 1]), np.abs(out.xyz[j] - out.xyz[j - 1])]
+    jumps = np.asarray(jumps)
+    assert np.all(np.median(jumps, axis=0) <= typical), (np.median(jumps, axis=0), typical)
+
+
+def test_crossfade_blends_back_to_real(generator, real):
+    t, xyz = real
+    out = run(generator, t, xyz, [(20, 30)], crossfade_s=0.5)
+    after = (t > 30) & (t <= 30.5)
+    assert not out.replaced[after].any()
+    assert not np.any(np.all(out.xyz[after] == xyz[after], axis=1))
+    np.testing.assert_array_equal(out.xyz[(t > 30.52)], xyz[(t > 30.52)])
+
+
+# -- threads and memory -----------------------------------------------------------------------
+
+def test_push_from_sensor_thread_while_ui_thread_drains(generator, real):
+    t, xyz = real
+    switch = ManualSwitch()
+    f = PrivacyFilter(FilterOptions(delay_s=0.5, output_queue=100_000), [switch], generator=generator)
+    got = []
+    done = threading.Event()
+
+    def ui():
+        while not done.is_set():
+            got.append(f.drain())
+            switch.set(len(got) % 7 < 3)
+
+    reader = threading.Thread(target=ui)
+    reader.start()
+    for i in range(0, len(t), 10):
+        f.push_block(t[i : i + 10], xyz[i : i + 10])
+    f.flush()
+    done.set()
+    reader.join()
+    out = ReleasedBlock.concat(got + [f.drain()])
+    np.testing.assert_array_equal(out.t, t)
+    assert f.status.samples_out == len(t)
+
+
+def test_soak_million_samples_flat_memory(generator, hapt_root):
+    """1 M samples (5.5 h at 50 Hz) with a private span every minute: memory stays flat."""
+    import tracemalloc
+
+    t0, x0 = stream_of(hapt_root / "RawData" / "acc_exp05_user03.txt")
+    n_total, block = 1_000_000, 5000
+    spans = PrivateSpans([(60.0 * k + 10, 60.0 * k + 12) for k in range(400)])
+    f = PrivacyFilter(FilterOptions(delay_s=3.0), [spans], generator=generator)
+    gc.collect()
+    tracemalloc.start()
+    released = replaced = 0
+    peaks = []
+    for start in range(0, n_total, block):
+        idx = np.arange(start, start + block)
+        out = f.push_block(idx / 50.0, x0[idx % len(x0)])
+        released += len(out)
+        replaced += int(out.replaced.sum())
+        if start in (200_000, n_total - block):
+            gc.collect()
+            peaks.append(tracemalloc.get_traced_memory()[0])
+    released += len(f.flush())
+    tracemalloc.stop()
+    assert released == n_total and replaced > 30_000
+    assert peaks[1] - peaks[0] < 2_000_000, peaks

@@ -1,0 +1,132 @@
+import json
+
+import numpy as np
+import pytest
+
+from converter import export as export_mod
+from sdk.errors import ExportError, ModelError, ModelIntegrityError
+from sdk.generator import Generator, SyntheticStream
+from sdk.model_file import min_runtime_version, pack_model, read_model, version_tuple
+from sdk.numpy_step import NumpyStep
+
+
+def test_train_tiny_on_real_hapt_records_run(tiny_export):
+    run = json.loads((tiny_export["run"] / "run.json").read_text())
+    assert run["split"] == {"train": [1, 2], "val": [3], "test": [4]}
+    assert len(run["history"]) == 1 and np.isfinite(run["history"][0]["train_nll"])
+    assert np.isfinite(run["test_nll"]) and np.isfinite(run["best_val_nll"])
+    assert len(run["normalisation"]["scale"]) == 3
+    assert (tiny_export["run"] / "checkpoints" / "checkpoint").is_file()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int8"])
+def test_export_passes_parity_and_runtime_check_for_each_dtype(tiny_export, dtype):
+    e = tiny_export["files"][dtype]
+    assert e.parity_max_error <= export_mod.PARITY_TOLERANCE[dtype]
+    model = read_model(e.path, expect_format="sensegen-generator")
+    assert version_tuple(min_runtime_version(model.flatbuffer)) <= (2, 8, 0)
+    assert model.metadata["dtype"] == dtype
+    assert model.metadata["min_runtime_version"] == min_runtime_version(model.flatbuffer)
+    assert model.metadata["normalisation"]["scale"] == json.loads((tiny_export["run"] / "run.json").read_text())["normalisation"]["scale"]
+    g = Generator(e.path)
+    s = SyntheticStream(g, "WALKING", seed=0)
+    s.prime(np.tile([1.0, -0.2, 0.1], (50, 1)))
+    assert np.isfinite([s.next() for _ in range(50)]).all()
+
+
+def test_export_file_has_no_flex_or_resource_ops(tiny_export):
+    flat = read_model(tiny_export["files"]["int8"].path).flatbuffer
+    assert b"Flex" not in flat and b"VAR_HANDLE" not in flat and b"READ_VARIABLE" not in flat
+
+
+def test_numpy_step_matches_float32_tflite(tiny_export, rng):
+    g = Generator(tiny_export["files"]["float32"].path)
+    n = NumpyStep(tiny_export["dir"] / "generator_weights.npz")
+    sg, sn = g.zero_state(), n.zero_state()
+    for i in range(100):
+        x, c = rng.normal(size=3), g.one_hot("SITTING" if i % 2 else None)
+        og, sg = g.step(x, c, sg)
+        on, sn = n.step(x, c, sn)
+        np.testing.assert_allclose(og.mu, on.mu, atol=1e-4)
+        np.testing.assert_allclose(og.logits, on.logits, atol=1e-4)
+
+
+def test_default_int8_quantisation_would_need_a_newer_runtime(tiny_export):
+    """Per-channel dynamic-range int8 (TFLite's default) needs runtime > 2.8: the check is real."""
+    import tensorflow as tf
+
+    from converter.model import build_step_model
+    from converter.train import load_run
+
+    seq, cfg, _, _ = load_run(tiny_export["run"])
+    conv = tf.lite.TFLiteConverter.from_keras_model(build_step_model(seq, cfg))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    assert version_tuple(min_runtime_version(conv.convert())) > version_tuple(export_mod.MAX_RUNTIME)
+
+
+def test_export_refuses_file_needing_runtime_above_limit(tiny_export, tmp_path, monkeypatch):
+    monkeypatch.setattr(export_mod, "MAX_RUNTIME", "2.0.0")
+    with pytest.raises(ExportError, match="newer than 2.0.0"):
+        export_mod.export_generator(tiny_export["run"], tmp_path, dtypes=("int8",))
+    assert not (tmp_path / "generator_int8.tflite").exists()
+
+
+def test_export_refuses_file_failing_parity(tiny_export, tmp_path, monkeypatch):
+    monkeypatch.setitem(export_mod.PARITY_TOLERANCE, "int8", 0.0)
+    with pytest.raises(ExportError, match="differs from Keras"):
+        export_mod.export_generator(tiny_export["run"], tmp_path, dtypes=("int8",))
+    assert not (tmp_path / "generator_int8.tflite").exists()
+
+
+def test_metadata_round_trips_and_detects_tampering(tiny_export, tmp_path):
+    src = tiny_export["files"]["int8"].path
+    model = read_model(src)
+    again = tmp_path / "again.tflite"
+    again.write_bytes(pack_model(model.flatbuffer, model.metadata))
+    assert read_model(again).metadata == model.metadata
+
+    data = bytearray(src.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    tampered = tmp_path / "tampered.tflite"
+    tampered.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="sha256"):
+        Generator(tampered)
+
+    truncated = tmp_path / "truncated.tflite"
+    truncated.write_bytes(src.read_bytes()[:5000])
+    with pytest.raises(ModelError, match="truncated|metadata"):
+        Generator(truncated)
+
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a model at all")
+    with pytest.raises(ModelError, match="not a TFLite model"):
+        Generator(junk)
+    with pytest.raises(ModelError, match="not found"):
+        Generator(tmp_path / "missing.tflite")
+
+
+def test_generator_refuses_mismatched_metadata(tiny_export, tmp_path):
+    model = read_model(tiny_export["files"]["int8"].path)
+    meta = json.loads(json.dumps(model.metadata))
+    meta["architecture"]["lstm_units"] = [16, 16]
+    bad = tmp_path / "mismatch.tflite"
+    bad.write_bytes(pack_model(model.flatbuffer, meta))
+    with pytest.raises(ModelError, match="missing; metadata and file do not match"):
+        Generator(bad)
+    meta = dict(model.metadata, format="sensegen-detector")
+    bad.write_bytes(pack_model(model.flatbuffer, meta))
+    with pytest.raises(ModelError, match="expected 'sensegen-generator'"):
+        Generator(bad)
+
+
+def test_cli_train_and_export_tiny(tmp_path, hapt_root):
+    from converter.cli import main
+
+    data = tmp_path / "hapt" / "RawData"  # four users, linked (not copied) from the shared data
+    data.mkdir(parents=True)
+    for name in ("labels.txt", "acc_exp01_user01.txt", "acc_exp03_user02.txt", "acc_exp05_user03.txt", "acc_exp07_user04.txt"):
+        (data / name).symlink_to(hapt_root / "RawData" / name)
+    assert main(["train", "--data", str(data.parent), "--preset", "tiny", "--epochs", "1", "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "exp"), "--dtype", "int8"]) == 0
+    assert Generator(tmp_path / "exp" / "generator_int8.tflite").metadata["architecture"]["preset"] == "tiny"
