@@ -15,7 +15,7 @@ import numpy as np
 
 from .activities import activity_index
 from .errors import GeneratorFault, ModelError
-from .mdn import SamplingOptions, sample_mixture
+from .mdn import MixtureSampler, SamplingOptions
 from .model_file import read_model
 from .runtime import RuntimeInfo, find_runtime
 
@@ -112,12 +112,11 @@ class Generator:
         it.invoke()
         m = self.mixtures
         out = StepOutput(
-            it.get_tensor(self._out["logits"])[0].astype(np.float64),
-            it.get_tensor(self._out["mu"])[0].reshape(m, 3).astype(np.float64),
-            it.get_tensor(self._out["log_sigma"])[0].reshape(m, 3).astype(np.float64),
+            it.get_tensor(self._out["logits"])[0],
+            it.get_tensor(self._out["mu"]).reshape(m, 3),
+            it.get_tensor(self._out["log_sigma"]).reshape(m, 3),
         )
-        new_state = [(it.get_tensor(ho).copy(), it.get_tensor(co).copy()) for ho, co in self._state_out]
-        return out, new_state
+        return out, [(it.get_tensor(ho), it.get_tensor(co)) for ho, co in self._state_out]
 
     def one_hot(self, activity: str | None) -> np.ndarray:
         v = np.zeros(len(self.activities), np.float32)
@@ -139,7 +138,7 @@ class SyntheticStream:
         self.cover = self.generator.one_hot(cover)
         self._unknown = self.generator.one_hot(None)
         self.sampling = sampling or SamplingOptions()
-        self.rng = np.random.default_rng(seed)
+        self._sample = MixtureSampler(seed, self.sampling)
         self.level = generator.population_level.copy()
         self.state = generator.zero_state()
         self._last_z = np.zeros(3)
@@ -170,8 +169,8 @@ class SyntheticStream:
             out, state = g.step(self._last_z, self.cover, self.state)
         except Exception as exc:  # any interpreter failure is a generator fault
             raise GeneratorFault(f"generator step failed: {exc!r}") from exc
-        z = sample_mixture(out.logits, out.mu, out.log_sigma, self.rng, self.sampling)
-        if not np.isfinite(z).all() or not all(np.isfinite(h).all() and np.isfinite(c).all() for h, c in state):
+        z = self._sample(out.logits, out.mu, out.log_sigma).astype(np.float64)
+        if not (np.isfinite(z).all() and np.isfinite(state[-1][0]).all()):
             raise GeneratorFault("generator produced non-finite values")
         self.state, self._last_z = state, z
         return self.level + z * g.scale

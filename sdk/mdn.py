@@ -25,13 +25,38 @@ def sample_mixture(
     logits: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray, rng: np.random.Generator, opts: SamplingOptions
 ) -> np.ndarray:
     """Draw one 3-axis sample. ``logits`` (M,), ``mu`` and ``log_sigma`` (M, 3)."""
-    z = logits / opts.temperature
-    p = np.exp(z - z.max())
-    p /= p.sum()
-    k = int(np.searchsorted(np.cumsum(p), rng.random() * (1.0 - 1e-12)))
-    k = min(k, len(p) - 1)
-    sigma = np.exp(np.maximum(log_sigma[k], LOG_SIGMA_MIN)) * opts.sigma_scale
-    return mu[k] + sigma * rng.standard_normal(mu.shape[1])
+    return _draw(logits, mu, log_sigma, rng.random(), rng.standard_normal(mu.shape[1]), opts)
+
+
+def _draw(logits, mu, log_sigma, u: float, normal: np.ndarray, opts: SamplingOptions) -> np.ndarray:
+    z = logits / opts.temperature if opts.temperature != 1.0 else logits
+    c = np.exp(z - z.max()).cumsum()
+    k = min(int(np.searchsorted(c, u * c[-1], side="right")), len(c) - 1)
+    sigma = np.exp(np.maximum(log_sigma[k], LOG_SIGMA_MIN))
+    if opts.sigma_scale != 1.0:
+        sigma = sigma * opts.sigma_scale
+    return mu[k] + sigma * normal
+
+
+class MixtureSampler:
+    """Seeded mixture sampling with random numbers drawn in blocks (fewer numpy calls per
+    sample). The sequence depends only on the seed."""
+
+    BLOCK = 512
+
+    def __init__(self, seed, opts: SamplingOptions | None = None):
+        self.rng = np.random.default_rng(seed)
+        self.opts = opts or SamplingOptions()
+        self._i = self.BLOCK
+
+    def __call__(self, logits: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray) -> np.ndarray:
+        if self._i >= self.BLOCK:
+            self._u = self.rng.random(self.BLOCK).tolist()
+            self._n = self.rng.standard_normal((self.BLOCK, mu.shape[1]))
+            self._i = 0
+        i = self._i
+        self._i += 1
+        return _draw(logits, mu, log_sigma, self._u[i], self._n[i], self.opts)
 
 
 def mixture_mean(logits: np.ndarray, mu: np.ndarray) -> np.ndarray:
