@@ -115,7 +115,8 @@ class DetectorSource:
 
     Args:
         policy: what is sensitive and the hysteresis thresholds.
-        detector: an ``ActivityDetector`` or a model path; ``None`` loads the bundled one.
+        detector: an ``ActivityDetector`` (or an object with its ``classes``, ``window``,
+            ``hop`` and ``predict``) or a model path; ``None`` loads the bundled one.
         hop: samples between classified windows; default: the model's (0.5 s).
         max_gap_s: a larger gap between samples restarts the sliding window (a window never
             spans a gap).
@@ -134,7 +135,9 @@ class DetectorSource:
         max_gap_s: float = 0.5,
         keep_windows: int | None = 200,
     ):
-        self.detector = detector if isinstance(detector, ActivityDetector) else ActivityDetector(detector)
+        if detector is None or isinstance(detector, (str, Path)):
+            detector = ActivityDetector(detector)
+        self.detector = detector  # anything with classes, window, hop and predict(windows)
         self.policy = policy
         self._sens = np.asarray(policy.sensitive_indices(self.detector.classes))
         self.window = self.detector.window
@@ -230,21 +233,37 @@ class DetectorSource:
         while self._next_end <= self._n:
             ends.append(self._next_end - base)
             self._next_end += self.hop
-        if ends:
-            probs = self.detector.predict(np.stack([bx[e - self.window : e] for e in ends]))
-            for e, p in zip(ends, probs):
-                self._result(bt[e - self.window], bt[e - 1], p)
         keep_from = max(0, min(self._next_end, self._n) - self.window - base)
         self._buf_t, self._buf_x = bt[keep_from:], bx[keep_from:]
+        if not ends:
+            return
+        try:
+            probs = self.detector.predict(np.stack([bx[e - self.window : e] for e in ends]))
+        except Exception:
+            # fail closed: the windows that could not be classified count as sensitive
+            for e in ends:
+                self._result(bt[e - self.window], bt[e - 1], None)
+            raise
+        for e, p in zip(ends, probs):
+            self._result(bt[e - self.window], bt[e - 1], p)
 
     def _classify(self, t: np.ndarray, x: np.ndarray) -> None:
-        self._result(float(t[0]), float(t[-1]), self.detector.predict(x[None])[0])
+        try:
+            probs = self.detector.predict(x[None])[0]
+        except Exception:
+            self._result(float(t[0]), float(t[-1]), None)
+            raise
+        self._result(float(t[0]), float(t[-1]), probs)
 
-    def _result(self, t0: float, t1: float, probs: np.ndarray) -> None:
+    def _result(self, t0: float, t1: float, probs: np.ndarray | None) -> None:
+        """Feed one window's probabilities (``None``: the detector failed) to the hysteresis."""
         pol = self.policy
-        p = float(probs[self._sens].sum())
-        self.windows_classified += 1
-        self.current_probs = probs
+        if probs is None or not np.all(np.isfinite(probs)):
+            p = 1.0  # fail closed
+        else:
+            p = float(probs[self._sens].sum())
+            self.windows_classified += 1
+            self.current_probs = probs
         self.recent_windows.append(WindowResult(float(t0), float(t1), probs, p))
         if not self._on:
             if p >= pol.p_on:
