@@ -3,14 +3,17 @@ BPTT over fixed windows, gradient clipping, seeded, checkpointed every epoch (re
 best-on-validation weights kept."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .dp import DPConfig
 from .hapt import HaptDataset, Normalisation, Split, normalisation_stats, split_users
 from .presets import GeneratorConfig
 from .windows import WindowSet, make_windows
@@ -28,6 +31,7 @@ class TrainResult:
     best_val_nll: float = float("nan")
     test_nll: float = float("nan")
     seconds: float = 0.0
+    privacy: dict | None = None  # the DP record of run.json, None for a non-private run
 
 
 def prepare_windows(ds: HaptDataset, users, cfg: GeneratorConfig, norm: Normalisation, seed: int, stride=None) -> WindowSet:
@@ -58,30 +62,70 @@ def train_generator(
     max_minutes: float | None = None,
     progress: bool = True,
     preset: str = "custom",
+    *,
+    dp: DPConfig | None = None,
+    strategy: str = "default",
+    replicas: int = 1,
 ) -> TrainResult:
     """Train on the split's train users, keep the best weights on its val users, report the
     test users' NLL (nats per 3-axis sample, in the normalised frame).
 
     Writes ``out_dir/``: ``generator.keras`` (best weights), ``run.json`` (config, split,
-    normalisation, history), ``checkpoints/`` (resume state: rerunning resumes).
+    normalisation, history, and for a DP run the privacy record under ``"privacy"``),
+    ``checkpoints/`` (resume state: rerunning the same call resumes after an interruption).
+
+    Args:
+        dp: train with DP-SGD (see ``converter.dp``). The normalisation statistics are then
+            taken from the validation users, so that the training users' data reaches the
+            model only through the private mechanism.
+        strategy: ``"default"``, ``"mirrored"`` or ``"multiworker"`` (``converter.distribute``).
+            The global batch is ``cfg.batch_size`` whatever the number of replicas.
+        replicas: replicas of ``"mirrored"``.
+
+    Raises:
+        ValueError: too few windows for a batch, a batch not divisible by the replicas, DP
+            settings that differ from those of the checkpoint being resumed, or bad options.
     """
     import keras
     import tensorflow as tf
     from tqdm.auto import tqdm
 
+    from . import dp as dpm
+    from .distribute import make_strategy, worker_role
     from .model import build_sequence_model, mdn_nll
+
+    # first: logical CPU devices can only be configured before TensorFlow initialises
+    strat = make_strategy(strategy, replicas)
+    distributed = strategy != "default"
+    n_rep = strat.num_replicas_in_sync
+    if max_minutes is not None and strategy == "multiworker":
+        raise ValueError("max_minutes is not supported with strategy 'multiworker' (workers must stop together)")
+    if cfg.batch_size % n_rep:
+        raise ValueError(f"batch size {cfg.batch_size} is not divisible by {n_rep} replicas")
+    chief, role = worker_role(strat)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
     split = split or split_users(ds.users, seed=0)
-    norm = normalisation_stats(ds.for_users(split.train), cfg.priming)
-    train_ws = prepare_windows(ds, split.train, cfg, norm, seed)
+    # a DP model must not carry statistics of the training users outside the mechanism
+    norm = normalisation_stats(ds.for_users(split.val if dp else split.train), cfg.priming)
+    span = cfg.priming + cfg.window + 1
+    train_stride = span if dp is not None and dp.disjoint_windows else None
+    train_ws = prepare_windows(ds, split.train, cfg, norm, seed, stride=train_stride)
     val_ws = prepare_windows(ds, split.val, cfg, norm, seed + 1, stride=cfg.window)
     log.info("train windows %d, val windows %d", len(train_ws), len(val_ws))
+    n_batches = len(train_ws) // cfg.batch_size
+    if n_batches == 0:
+        raise ValueError(f"{len(train_ws)} training windows is fewer than one batch of {cfg.batch_size}")
 
-    model = build_sequence_model(cfg)
-    opt = keras.optimizers.RMSprop(learning_rate=cfg.learning_rate, global_clipnorm=cfg.clip_norm)
+    scope = strat.scope() if distributed else contextlib.nullcontext()
+    with scope:
+        model = build_sequence_model(cfg)
+        # DP clips every window's gradient instead; a clip after the noise would only rescale it
+        opt = keras.optimizers.RMSprop(learning_rate=cfg.learning_rate, global_clipnorm=None if dp else cfg.clip_norm)
+        if distributed:
+            opt.build(model.trainable_variables)
     m = cfg.mixtures
     L, K = cfg.window + cfg.priming, train_ws.cond.shape[-1]
     spec = [
@@ -98,57 +142,244 @@ def train_generator(
         opt.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
+    def replica_step(x, c, y):
+        # this replica's share of the global-batch mean: the SUM over replicas is the mean
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.reduce_mean(mdn_nll(y, model([x, c], training=True), m), axis=1)) / cfg.batch_size
+        return tape.gradient(loss, model.trainable_variables), loss
+
+    @tf.function
+    def distributed_step(x, c, y):
+        grads, loss = strat.run(replica_step, args=(x, c, y))
+        grads = [strat.reduce(tf.distribute.ReduceOp.SUM, g, axis=None) for g in grads]
+        # applied in cross-replica context, so the optimizer clips the global gradient as on one device
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        return strat.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+
     epoch_var = tf.Variable(0, dtype=tf.int64, name="epoch")
-    ckpt = tf.train.Checkpoint(model=model, optimizer=opt, epoch=epoch_var)
-    manager = tf.train.CheckpointManager(ckpt, out / "checkpoints", max_to_keep=2)
+    objects = {"model": model, "optimizer": opt, "epoch": epoch_var}
+    dp_state = None
+    if dp is not None:
+        dp_state = _DPState.create(dp, cfg, train_ws, n_batches, span, train_stride, ds.rate_hz)
+        seed_words = dpm.new_noise_seed(dp)
+        if strategy == "multiworker":
+            seed_words = _from_chief(strat, seed_words, chief)
+        objects["dp_seed"] = dp_state.seed_var = tf.Variable(seed_words, dtype=tf.int64, name="dp_seed", trainable=False)
+
+        def dp_replica(x, c, y, w):
+            grads, losses = dpm.generator_example_gradients(model, cfg, x, c, y)
+            summed, _ = dpm.clip_and_sum(grads, dp.clip_norm, w)
+            return summed, tf.reduce_sum(losses * w), tf.reduce_sum(w)
+
+        def dp_update(x, c, y, w):
+            if distributed:
+                summed, loss_sum, count = strat.run(dp_replica, args=(x, c, y, w))
+                summed = [strat.reduce(tf.distribute.ReduceOp.SUM, g, axis=None) for g in summed]
+                loss_sum = strat.reduce(tf.distribute.ReduceOp.SUM, loss_sum, axis=None)
+                count = strat.reduce(tf.distribute.ReduceOp.SUM, count, axis=None)
+            else:
+                summed, loss_sum, count = dp_replica(x, c, y, w)
+            noisy = dpm.add_noise(summed, dp_state.noise_multiplier * dp.clip_norm, dp_state.seed_var, opt.iterations)
+            # divide by the expected batch size, not the drawn one (which would leak the batch size)
+            opt.apply_gradients(zip([g / float(cfg.batch_size) for g in noisy], model.trainable_variables))
+            return loss_sum / tf.maximum(count, 1.0)
+
+        if distributed:
+            dp_step = tf.function(dp_update, reduce_retracing=True)
+        else:
+            dyn = [tf.TensorSpec((None, L, 3), tf.float32), tf.TensorSpec((None, L, K), tf.float32)]
+            dp_step = tf.function(dp_update, input_signature=[dyn[0], dyn[1], dyn[0], tf.TensorSpec((None,), tf.float32)])
+
+    ckpt = tf.train.Checkpoint(**objects)
+    ckpt_dir = out / "checkpoints" if chief else out / "workers" / role / "checkpoints"
+    manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=2)
     history: list[dict] = []
     best = float("inf")
     run_json = out / "run.json"
     if manager.latest_checkpoint:
+        prev = json.loads(run_json.read_text()) if run_json.exists() else {}
+        if chief:
+            _check_resume(prev, dp_state, out)
         ckpt.restore(manager.latest_checkpoint)
-        if run_json.exists():
-            prev = json.loads(run_json.read_text())
-            history, best = prev.get("history", []), prev.get("best_val_nll", best)
-        log.info("resumed from %s at epoch %d", manager.latest_checkpoint, int(epoch_var.numpy()))
+        done = int(epoch_var.numpy())
+        # run.json is written before each checkpoint, so it may hold one epoch more
+        history = [h for h in prev.get("history", []) if h["epoch"] <= done]
+        best = min((h["val_nll"] for h in history), default=float("inf"))
+        log.info("resumed from %s at epoch %d", manager.latest_checkpoint, done)
 
-    n_batches = len(train_ws) // cfg.batch_size
-    if n_batches == 0:
-        raise ValueError(f"{len(train_ws)} training windows is fewer than one batch of {cfg.batch_size}")
+    def feed(arrays):
+        if not distributed:
+            return arrays
+        per = len(arrays[0]) // n_rep
+        return strat.experimental_distribute_values_from_function(
+            lambda ctx: tuple(tf.constant(a[ctx.replica_id_in_sync_group * per : (ctx.replica_id_in_sync_group + 1) * per]) for a in arrays)
+        )
+
+    privacy = dp_state.record(int(opt.iterations.numpy())) if dp_state else None
     t0 = time.time()
     for epoch in range(int(epoch_var.numpy()), cfg.epochs):
-        order = np.random.default_rng([seed, epoch]).permutation(len(train_ws))
+        order = np.random.default_rng([seed, epoch]).permutation(len(train_ws)) if dp is None else None
         losses = []
         bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
         for b in bar:
-            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            loss = float(train_step(train_ws.inputs[idx], train_ws.cond[idx], train_ws.target[idx]))
+            if dp_state is not None:
+                idx = dp_state.batch(epoch, b)
+                x, c, y, w = _padded(train_ws, idx, n_rep)
+                loss = float(dp_step(*feed((x, c, y, w))))
+            elif distributed:
+                idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                loss = float(distributed_step(*feed((train_ws.inputs[idx], train_ws.cond[idx], train_ws.target[idx]))))
+            else:
+                idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                loss = float(train_step(train_ws.inputs[idx], train_ws.cond[idx], train_ws.target[idx]))
             losses.append(loss)
             if b % 10 == 0:
                 bar.set_postfix(nll=f"{loss:.3f}")
         val = _nll_eval(model, val_ws, m)
         history.append({"epoch": epoch + 1, "train_nll": float(np.mean(losses)), "val_nll": val, "seconds": time.time() - t0})
-        if progress:
+        if progress and chief:
             tqdm.write(f"epoch {epoch + 1}: train nll {np.mean(losses):.4f}  val nll {val:.4f}")
         if val < best:
             best = val
-            model.save(out / "generator.keras")
+            if chief:
+                _save_model(model, out / "generator.keras")
         epoch_var.assign(epoch + 1)
+        if dp_state is not None:
+            privacy = dp_state.record(int(opt.iterations.numpy()))
+            if progress and chief:
+                tqdm.write(f"  privacy spent: epsilon {privacy['epsilon']:.3f} at delta {privacy['delta']:.1e}")
+        if chief:  # before the checkpoint: a resumed run then never lacks an epoch's record
+            _write_run(run_json, cfg, split, norm, history, best, seed, preset, privacy=privacy)
         manager.save()
-        _write_run(run_json, cfg, split, norm, history, best, seed, preset)
         if max_minutes is not None and (time.time() - t0) > max_minutes * 60:
             log.warning("stopping after epoch %d: time limit of %.1f min reached", epoch + 1, max_minutes)
             break
+    if not chief:
+        return TrainResult(out, cfg, norm, split, history, best, float("nan"), 0.0, privacy)
     if not (out / "generator.keras").exists():
-        model.save(out / "generator.keras")
+        _save_model(model, out / "generator.keras")
     best_model = keras.models.load_model(out / "generator.keras", compile=False)
     test_ws = prepare_windows(ds, split.test, cfg, norm, seed + 2, stride=cfg.window)
     test_nll = _nll_eval(best_model, test_ws, m)
     seconds = sum(h["seconds"] for h in history[-1:]) if history else 0.0
-    _write_run(run_json, cfg, split, norm, history, best, seed, preset, test_nll=test_nll)
-    return TrainResult(out, cfg, norm, split, history, best, test_nll, seconds)
+    _write_run(run_json, cfg, split, norm, history, best, seed, preset, test_nll=test_nll, privacy=privacy)
+    if privacy is not None and progress:
+        tqdm.write(privacy["statement"])
+    return TrainResult(out, cfg, norm, split, history, best, test_nll, seconds, privacy)
 
 
-def _write_run(path: Path, cfg, split, norm, history, best, seed, preset, test_nll=None) -> None:
+@dataclass
+class _DPState:
+    """A DP run's resolved settings (noise multiplier, δ) and its batch sampler."""
+
+    dp: DPConfig
+    noise_multiplier: float
+    delta: float
+    n_examples: int
+    batch_size: int
+    steps_per_epoch: int
+    planned_steps: int
+    facts: dict
+    seed_var: object = None
+    _perm: tuple = (None, None)
+
+    @classmethod
+    def create(cls, dp: DPConfig, cfg: GeneratorConfig, ws: WindowSet, n_batches: int, span: int, stride, rate_hz: float):
+        from . import dp as dpm
+
+        n = len(ws)
+        q = cfg.batch_size / n
+        delta = dp.delta if dp.delta is not None else dpm.default_delta(n)
+        planned = cfg.epochs * n_batches
+        if dp.noise_multiplier is not None:
+            z = float(dp.noise_multiplier)
+        else:
+            z = dpm.calibrate_noise_multiplier(dp.target_epsilon, q, planned, delta, dp.accountant)
+            log.info("noise multiplier %.4f reaches epsilon %.3g in %d steps", z, dp.target_epsilon, planned)
+        dpm.check_settings(dp, n, delta)
+        stride = stride or cfg.window // 2
+        facts = {
+            "window_samples": span,
+            "windows_per_sample": -(-span // stride),
+            "rate_hz": rate_hz,
+            "n_users": len(np.unique(ws.user)),
+            "max_windows_per_user": int(np.bincount(ws.user).max()),
+        }
+        return cls(dp, z, delta, n, cfg.batch_size, n_batches, planned, facts)
+
+    def record(self, steps: int) -> dict:
+        from . import dp as dpm
+
+        return dpm.privacy_record(
+            self.dp,
+            noise_multiplier=self.noise_multiplier,
+            delta=self.delta,
+            n_examples=self.n_examples,
+            batch_size=self.batch_size,
+            steps=steps,
+            planned_steps=self.planned_steps,
+            **self.facts,
+        )
+
+    def batch(self, epoch: int, b: int) -> np.ndarray:
+        """Indices of step ``b`` of ``epoch``, drawn from the secret seed (reproducible on resume)."""
+        s0, s1 = (int(v) for v in self.seed_var.numpy())
+        if self.dp.sampling == "poisson":
+            rng = np.random.default_rng([s0, s1, epoch * self.steps_per_epoch + b])
+            return np.flatnonzero(rng.random(self.n_examples) < self.batch_size / self.n_examples)
+        if self._perm[0] != epoch:
+            self._perm = (epoch, np.random.default_rng([s0, s1, 1 << 40, epoch]).permutation(self.n_examples))
+        return self._perm[1][b * self.batch_size : (b + 1) * self.batch_size]
+
+
+def _padded(ws: WindowSet, idx: np.ndarray, n_rep: int):
+    """The windows of ``idx`` plus zero rows of weight 0, so every replica gets as many rows."""
+    n = len(idx)
+    total = max(n_rep, -(-n // n_rep) * n_rep)
+    pad = total - n
+    arrays = []
+    for a in (ws.inputs, ws.cond, ws.target):
+        sel = a[idx]
+        arrays.append(np.concatenate([sel, np.zeros((pad,) + a.shape[1:], a.dtype)]) if pad else sel)
+    w = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
+    return arrays[0], arrays[1], arrays[2], w
+
+
+def _from_chief(strat, words: list[int], chief: bool) -> list[int]:
+    """Every worker gets the chief's secret seed: an all-reduce SUM to which only the chief's
+    replicas add (each of its ``n_local`` replicas once, hence the division)."""
+    import tensorflow as tf
+
+    mine = tf.constant(words if chief else [0, 0], dtype=tf.int64)
+    n_local = len(strat.extended.worker_devices)
+    vals = strat.experimental_distribute_values_from_function(lambda ctx: mine)
+    total = strat.reduce(tf.distribute.ReduceOp.SUM, vals, axis=None)
+    return [int(v) // n_local for v in total.numpy()]
+
+
+def _check_resume(prev: dict, dp_state, out: Path) -> None:
+    was = prev.get("privacy", {}).get("differential_privacy", False) if prev else False
+    if dp_state is None:
+        if was:
+            raise ValueError(f"{out} holds a differentially private run; resume it with the same DP settings or use a new out_dir")
+        return
+    if prev and not was:
+        raise ValueError(f"{out} holds a checkpoint of a non-private run; DP training must start from scratch in a new out_dir")
+    old = prev.get("privacy", {})
+    now = {"config": dp_state.dp.to_dict(), "noise_multiplier": dp_state.noise_multiplier, "delta": dp_state.delta}
+    before = {k: old.get(k) for k in now}
+    if before != now:
+        raise ValueError(f"{out} holds a DP run with different settings ({before}) than now ({now}); use a new out_dir")
+
+
+def _save_model(model, path: Path) -> None:
+    """Save atomically: a run killed while saving keeps the previous file."""
+    tmp = path.with_name(".partial-" + path.name)
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _write_run(path: Path, cfg, split, norm, history, best, seed, preset, test_nll=None, privacy=None) -> None:
     data = {
         "preset": preset,
         "config": cfg.to_dict(),
@@ -161,7 +392,11 @@ def _write_run(path: Path, cfg, split, norm, history, best, seed, preset, test_n
     }
     if test_nll is not None:
         data["test_nll"] = test_nll
-    path.write_text(json.dumps(data, indent=2))
+    if privacy is not None:
+        data["privacy"] = privacy
+    tmp = path.with_name(".partial-" + path.name)
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
 
 
 def load_run(run_dir: str | Path):
