@@ -300,6 +300,33 @@ def check_settings(dp: DPConfig, n_examples: int, delta: float) -> None:
         log.warning("a fixed noise seed is set: this run has no privacy guarantee (tests only)")
 
 
+class BatchSampler:
+    """The windows of each DP-SGD step, drawn from the run's secret seed.
+
+    ``poisson``: every window joins step s independently with probability q = B/N (batch
+    sizes vary around B). ``shuffle``: a fresh secret permutation per epoch cut into batches
+    of B. Indices depend only on (seed, epoch, step), so a resumed run draws the same ones.
+    """
+
+    def __init__(self, sampling: str, seed_words, n_examples: int, batch_size: int):
+        if sampling not in SAMPLING:
+            raise ValueError(f"unknown sampling {sampling!r}; choose one of {', '.join(SAMPLING)}")
+        self.sampling, self.n, self.batch_size = sampling, int(n_examples), int(batch_size)
+        self.seed = [int(v) for v in seed_words]
+        self.steps_per_epoch = self.n // self.batch_size
+        self._perm: tuple = (None, None)
+
+    def batch(self, epoch: int, b: int):
+        import numpy as np
+
+        if self.sampling == "poisson":
+            rng = np.random.default_rng(self.seed + [epoch * self.steps_per_epoch + b])
+            return np.flatnonzero(rng.random(self.n) < self.batch_size / self.n)
+        if self._perm[0] != epoch:
+            self._perm = (epoch, np.random.default_rng(self.seed + [1 << 40, epoch]).permutation(self.n))
+        return self._perm[1][b * self.batch_size : (b + 1) * self.batch_size]
+
+
 # ---------------------------------------------------------------- per-example gradients (TF)
 
 
@@ -374,16 +401,18 @@ def generator_example_gradients(model, cfg, x, cond, target):
     return [per_var[v.path] for v in model.trainable_variables], losses
 
 
-def example_gradients(loss_fn, variables, inputs):
-    """Per-example gradients for any model, one example at a time (``tf.map_fn``).
+def example_gradients(loss_fn, variables, inputs, vectorize: bool = False):
+    """Per-example gradients for any model.
 
     Slower than ``generator_example_gradients`` but needs nothing but a loss: use it for
-    models without a dedicated path (e.g. the sensitivity detector).
+    models without a dedicated path (e.g. the sensitivity detector's MLP).
 
     Args:
         loss_fn: ``loss_fn(*batch_of_one) -> scalar`` loss of a batch holding one example.
         variables: the trainable variables.
         inputs: tuple of tensors with the example index first.
+        vectorize: ``tf.vectorized_map`` (fast for feed-forward models) instead of one
+            example at a time with ``tf.map_fn`` (works for anything, recurrent included).
 
     Returns:
         (grads, losses) as in ``generator_example_gradients``.
@@ -398,8 +427,112 @@ def example_gradients(loss_fn, variables, inputs):
         grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(grads, variables)]
         return grads, loss
 
+    if vectorize:
+        return tf.vectorized_map(one, tuple(inputs), fallback_to_while_loop=True)
     sig = ([tf.TensorSpec(v.shape, v.dtype) for v in variables], tf.TensorSpec((), tf.float32))
     return tf.map_fn(one, tuple(inputs), fn_output_signature=sig)
+
+
+def dp_fit(
+    model,
+    loss_fn,
+    arrays,
+    dp: DPConfig,
+    *,
+    optimizer,
+    batch_size: int,
+    epochs: int,
+    facts: dict,
+    on_epoch=None,
+    vectorize: bool = True,
+) -> dict:
+    """DP-SGD for any Keras model (e.g. the detector); returns its privacy record.
+
+    One example of ``arrays`` is the unit of privacy: if a window appears several times
+    (augmented copies), pass ``windows_per_sample`` accordingly or group the copies into one
+    example. Statistics baked into the model (e.g. a Normalization layer) must not come from
+    the training examples.
+
+    Args:
+        model: a Keras model (its ``trainable_variables`` are trained).
+        loss_fn: ``loss_fn(*batch) -> scalar`` mean loss of a batch (called on batches of one).
+        arrays: tuple of numpy arrays, example index first (inputs, labels, sample weights…).
+        dp: the DP settings.
+        optimizer: a Keras optimizer without gradient clipping.
+        batch_size: expected batch size B (q = B / N).
+        epochs: planned epochs (N // B steps each; ``target_epsilon`` is met at the end).
+        facts: ``window_samples``, ``windows_per_sample``, ``rate_hz``, ``n_users``,
+            ``max_windows_per_user`` of the privacy record.
+        on_epoch: optional ``on_epoch(epoch, mean_loss) -> bool``; True stops training (the
+            record then counts the steps actually taken).
+        vectorize: see ``example_gradients``.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    n = len(arrays[0])
+    steps_per_epoch = n // batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"{n} examples is fewer than one batch of {batch_size}")
+    q = batch_size / n
+    delta = dp.delta if dp.delta is not None else default_delta(n)
+    planned = epochs * steps_per_epoch
+    z = dp.noise_multiplier or calibrate_noise_multiplier(dp.target_epsilon, q, planned, delta, dp.accountant)
+    check_settings(dp, n, delta)
+    seed = tf.Variable(new_noise_seed(dp), dtype=tf.int64, trainable=False)
+    sampler = BatchSampler(dp.sampling, seed.numpy(), n, batch_size)
+    variables = model.trainable_variables
+
+    @tf.function(reduce_retracing=True)
+    def step(inputs, w):
+        grads, losses = example_gradients(loss_fn, variables, inputs, vectorize=vectorize)
+        summed, _ = clip_and_sum(grads, dp.clip_norm, w)
+        noisy = add_noise(summed, z * dp.clip_norm, seed, optimizer.iterations)
+        optimizer.apply_gradients(zip([g / float(batch_size) for g in noisy], variables))
+        return tf.reduce_sum(losses * w) / tf.maximum(tf.reduce_sum(w), 1.0)
+
+    for epoch in range(epochs):
+        losses = []
+        for b in range(steps_per_epoch):
+            idx = sampler.batch(epoch, b)
+            w = np.ones(len(idx), np.float32)
+            if len(idx) == 0:  # an empty Poisson batch still takes a (noise-only) step
+                idx, w = np.zeros(1, np.int64), np.zeros(1, np.float32)
+            losses.append(float(step(tuple(a[idx] for a in arrays), w)))
+        if on_epoch is not None and on_epoch(epoch, float(np.mean(losses))):
+            break
+    return privacy_record(
+        dp,
+        noise_multiplier=z,
+        delta=delta,
+        n_examples=n,
+        batch_size=batch_size,
+        steps=int(optimizer.iterations.numpy()),
+        planned_steps=planned,
+        **facts,
+    )
+
+
+def clip_factors(grads, clip_norm: float):
+    """Per-example factors ``C / max(norm, C)`` (≤ 1) and the (n,) norms before clipping."""
+    import tensorflow as tf
+
+    sq = tf.add_n([tf.reduce_sum(tf.reshape(tf.square(g), [tf.shape(g)[0], -1]), axis=1) for g in grads])
+    norms = tf.sqrt(sq)
+    return clip_norm / tf.maximum(norms, clip_norm), norms
+
+
+def clip_examples(grads, clip_norm: float):
+    """Every example's gradient scaled to global L2 norm ≤ ``clip_norm`` (direction kept).
+
+    Returns:
+        (clipped, norms): per-example gradients like ``grads`` and the norms before clipping.
+    """
+    import tensorflow as tf
+
+    factor, norms = clip_factors(grads, clip_norm)
+    shaped = [tf.reshape(factor, tf.concat([tf.shape(factor), tf.ones(tf.rank(g) - 1, tf.int32)], 0)) for g in grads]
+    return [g * f for g, f in zip(grads, shaped)], norms
 
 
 def clip_and_sum(grads, clip_norm: float, weights=None):
@@ -415,13 +548,10 @@ def clip_and_sum(grads, clip_norm: float, weights=None):
     """
     import tensorflow as tf
 
-    sq = tf.add_n([tf.reduce_sum(tf.reshape(tf.square(g), [tf.shape(g)[0], -1]), axis=1) for g in grads])
-    norms = tf.sqrt(sq)
-    factor = clip_norm / tf.maximum(norms, clip_norm)
+    factor, norms = clip_factors(grads, clip_norm)
     if weights is not None:
         factor = factor * tf.cast(weights, factor.dtype)
-    summed = [tf.tensordot(factor, g, axes=1) for g in grads]
-    return summed, norms
+    return [tf.tensordot(factor, g, axes=1) for g in grads], norms
 
 
 def add_noise(summed, stddev, seed, step):

@@ -281,7 +281,7 @@ class _DPState:
     planned_steps: int
     facts: dict
     seed_var: object = None
-    _perm: tuple = (None, None)
+    _sampler: object = None
 
     @classmethod
     def create(cls, dp: DPConfig, cfg: GeneratorConfig, ws: WindowSet, n_batches: int, span: int, stride, rate_hz: float):
@@ -323,13 +323,12 @@ class _DPState:
 
     def batch(self, epoch: int, b: int) -> np.ndarray:
         """Indices of step ``b`` of ``epoch``, drawn from the secret seed (reproducible on resume)."""
-        s0, s1 = (int(v) for v in self.seed_var.numpy())
-        if self.dp.sampling == "poisson":
-            rng = np.random.default_rng([s0, s1, epoch * self.steps_per_epoch + b])
-            return np.flatnonzero(rng.random(self.n_examples) < self.batch_size / self.n_examples)
-        if self._perm[0] != epoch:
-            self._perm = (epoch, np.random.default_rng([s0, s1, 1 << 40, epoch]).permutation(self.n_examples))
-        return self._perm[1][b * self.batch_size : (b + 1) * self.batch_size]
+        from .dp import BatchSampler
+
+        words = [int(v) for v in self.seed_var.numpy()]
+        if self._sampler is None or self._sampler.seed != words:
+            self._sampler = BatchSampler(self.dp.sampling, words, self.n_examples, self.batch_size)
+        return self._sampler.batch(epoch, b)
 
 
 def _padded(ws: WindowSet, idx: np.ndarray, n_rep: int):
