@@ -75,7 +75,12 @@ def cmd_export(args) -> int:
     _quiet_tf()
     from .export import export_generator
 
-    results = export_generator(args.run, args.out, dtypes=tuple(args.dtype), name=args.name)
+    calibration = None
+    if not args.no_calibrate:
+        from .hapt import load_hapt
+
+        calibration = load_hapt(args.data)
+    results = export_generator(args.run, args.out, dtypes=tuple(args.dtype), name=args.name, calibration_data=calibration)
     for r in results:
         print(f"{r.path}  {r.size_bytes / 1e6:.2f} MB  min runtime {r.min_runtime_version}  parity {r.parity_max_error:.2g}")
     return 0
@@ -170,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True)
     e.add_argument("--dtype", nargs="+", default=["float32", "float16", "int8"], choices=["float32", "float16", "int8"])
     e.add_argument("--name", default="generator")
+    e.add_argument("--data", default=None, help="HAPT folder for sampling calibration on the run's validation users")
+    e.add_argument("--no-calibrate", action="store_true", help="skip the per-activity sigma calibration")
     e.set_defaults(func=cmd_export)
 
     m = sub.add_parser("model-info", help="print the metadata packed in a model file")

@@ -3,6 +3,8 @@ ops only, in float32 / float16 / per-tensor int8, each file checked (closed-loop
 Keras, min runtime version <= 2.8) before it is written, metadata packed inside."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import platform
@@ -52,7 +54,8 @@ def convert_step_model(step_model, dtype: str) -> bytes:
         # tflite-runtime 2.3+ (and so python-for-android's 2.8) can run
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv._experimental_disable_per_channel_quantization_for_dense_layers = True
-    return conv.convert()
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the temporary SavedModel's signature
+        return conv.convert()
 
 
 def closed_loop_parity(step_model, flatbuffer: bytes, units, mixtures: int, steps: int = PARITY_STEPS, seed: int = 0) -> float:
@@ -142,9 +145,14 @@ def generator_metadata(cfg, norm, run: dict, dtype: str, min_runtime: str) -> di
     }
 
 
-def export_generator(run_dir: str | Path, out_dir: str | Path, dtypes=DTYPES, name: str = "generator") -> list[ExportedModel]:
+def export_generator(
+    run_dir: str | Path, out_dir: str | Path, dtypes=DTYPES, name: str = "generator", calibration_data=None
+) -> list[ExportedModel]:
     """Export the run in ``run_dir`` to ``out_dir/{name}_{dtype}.tflite`` plus
     ``{name}_weights.npz`` (float32 weights for the numpy reference step).
+
+    With ``calibration_data`` (a ``HaptDataset``), each file's per-activity sampling sigma
+    scale is calibrated on the run's *validation* users and recorded in its metadata.
 
     Raises:
         ExportError: a converted file fails parity or needs a runtime newer than 2.8;
@@ -170,6 +178,20 @@ def export_generator(run_dir: str | Path, out_dir: str | Path, dtypes=DTYPES, na
         meta["parity"] = {"steps": PARITY_STEPS, "max_abs_error": err, "tolerance": PARITY_TOLERANCE[dtype]}
         path = out / f"{name}_{dtype}.tflite"
         path.write_bytes(pack_model(flat, meta))
+        if calibration_data is not None:
+            from sdk.generator import Generator
+
+            from .calibrate import calibrate_sigma_scales
+
+            val_users = run["split"]["val"]
+            table = calibrate_sigma_scales(Generator(path), calibration_data.for_users(val_users))
+            meta["sampling"] = {
+                "sigma_scale": {k: v["sigma_scale"] for k, v in table.items()},
+                "spread_ratio_after": {k: v["spread_ratio"] for k, v in table.items()},
+                "calibrated_on_users": val_users,
+                "method": "per activity, the sigma scale whose generated 5 s std best matches real data (converter/calibrate.py)",
+            }
+            path.write_bytes(pack_model(flat, meta))
         log.info("wrote %s (%d bytes, min runtime %s, parity %.2g)", path, path.stat().st_size, mrv, err)
         results.append(ExportedModel(path, dtype, path.stat().st_size, mrv, err))
     np.savez(out / f"{name}_weights.npz", **numpy_weights(seq, cfg), units=np.asarray(cfg.lstm_units), mixtures=cfg.mixtures)

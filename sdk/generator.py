@@ -7,8 +7,7 @@ samples in g, one at a time, from a seeded random generator.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from importlib import resources
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ DEFAULT_GENERATOR = "generator_default_int8.tflite"
 
 def bundled_model_path(name: str = DEFAULT_GENERATOR) -> Path:
     """Path of a model file shipped inside the package (``sdk/models/``)."""
-    path = Path(str(resources.files("sdk") / "models" / name))
+    path = Path(__file__).resolve().parent / "models" / name
     if not path.is_file():
         raise ModelError(f"bundled model {name} is missing from {path.parent} (broken install?)")
     return path
@@ -118,6 +117,11 @@ class Generator:
         )
         return out, [(it.get_tensor(ho), it.get_tensor(co)) for ho, co in self._state_out]
 
+    def sigma_scale(self, activity: str) -> float:
+        """The sampling sigma scale calibrated for ``activity`` (1.0 if uncalibrated)."""
+        table = self.metadata.get("sampling", {}).get("sigma_scale", {})
+        return float(table.get(activity.strip().upper(), 1.0))
+
     def one_hot(self, activity: str | None) -> np.ndarray:
         v = np.zeros(len(self.activities), np.float32)
         if activity is not None:
@@ -137,7 +141,10 @@ class SyntheticStream:
         self.generator = generator
         self.cover = self.generator.one_hot(cover)
         self._unknown = self.generator.one_hot(None)
-        self.sampling = sampling or SamplingOptions()
+        sampling = sampling or SamplingOptions()
+        if sampling.sigma_scale is None:
+            sampling = replace(sampling, sigma_scale=generator.sigma_scale(cover))
+        self.sampling = sampling
         self._sample = MixtureSampler(seed, self.sampling)
         self.level = generator.population_level.copy()
         self.state = generator.zero_state()

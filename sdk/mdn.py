@@ -11,13 +11,14 @@ LOG_SIGMA_MIN = -7.0  # same floor as the training loss
 @dataclass(frozen=True)
 class SamplingOptions:
     """``temperature`` sharpens (<1) or flattens (>1) the mixture weights; ``sigma_scale``
-    multiplies every component's standard deviation."""
+    multiplies every component's standard deviation (``None``: the value the model was
+    calibrated with for the cover activity, see ``sensegen export``)."""
 
     temperature: float = 1.0
-    sigma_scale: float = 1.0
+    sigma_scale: float | None = None
 
     def __post_init__(self) -> None:
-        if not (self.temperature > 0 and self.sigma_scale >= 0):
+        if not (self.temperature > 0 and (self.sigma_scale is None or self.sigma_scale >= 0)):
             raise ValueError(f"temperature must be > 0 and sigma_scale >= 0, got {self.temperature}, {self.sigma_scale}")
 
 
@@ -33,7 +34,7 @@ def _draw(logits, mu, log_sigma, u: float, normal: np.ndarray, opts: SamplingOpt
     c = np.exp(z - z.max()).cumsum()
     k = min(int(np.searchsorted(c, u * c[-1], side="right")), len(c) - 1)
     sigma = np.exp(np.maximum(log_sigma[k], LOG_SIGMA_MIN))
-    if opts.sigma_scale != 1.0:
+    if opts.sigma_scale is not None and opts.sigma_scale != 1.0:
         sigma = sigma * opts.sigma_scale
     return mu[k] + sigma * normal
 

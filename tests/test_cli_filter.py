@@ -1,0 +1,72 @@
+"""`sensegen filter` end to end through the installed console script."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sdk.recording import read_csv, read_hapt_raw, write_csv
+
+SPANS = [(40.0, 70.0), (150.0, 175.5)]
+
+
+def sensegen(*args, cwd=None):
+    exe = shutil.which("sensegen") or str(Path(sys.executable).parent / "sensegen")
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def span_args():
+    return [a for s in SPANS for a in ("--private-span", f"{s[0]}:{s[1]}")]
+
+
+def test_filter_cli_output_ignores_data_inside_spans(tmp_path, hapt_file):
+    rec = read_hapt_raw(hapt_file)
+    noisy = rec.xyz.copy()
+    inside = np.zeros(len(rec), bool)
+    for a, b in SPANS:
+        inside |= (rec.t >= a) & (rec.t <= b)
+    noisy[inside] = np.random.default_rng(0).normal(0, 2, size=(inside.sum(), 3))
+    write_csv(tmp_path / "noisy.csv", rec.t, noisy)
+
+    p1 = sensegen("filter", hapt_file, "--out", tmp_path / "a.csv", *span_args(), "--plot")
+    p2 = sensegen("filter", tmp_path / "noisy.csv", "--out", tmp_path / "b.csv", *span_args())
+    assert p1.returncode == 0, p1.stderr
+    assert p2.returncode == 0, p2.stderr
+    a = np.loadtxt(tmp_path / "a.csv", delimiter=",", skiprows=1)
+    b = np.loadtxt(tmp_path / "b.csv", delimiter=",", skiprows=1)
+    assert a.shape == (len(rec), 5)
+    np.testing.assert_array_equal(a[:, 1:], b[:, 1:])  # bit-identical values and flags
+    np.testing.assert_array_equal(a[:, 4].astype(bool), inside)
+    assert not np.any(np.all(a[inside, 1:4] == rec.xyz[inside], axis=1))
+    assert read_csv(tmp_path / "a.csv").t.shape == rec.t.shape
+    png = tmp_path / "a.png"
+    assert png.is_file() and png.stat().st_size > 20_000
+
+    # seams: the jump into and out of each span is within the real data's 99th percentile step
+    typical = np.percentile(np.abs(np.diff(rec.xyz, axis=0)), 99, axis=0)
+    for s, e in SPANS:
+        i, j = np.searchsorted(rec.t, s), np.searchsorted(rec.t, e, side="right")
+        for k in (i, j):
+            assert np.all(np.abs(a[k, 1:4] - a[k - 1, 1:4]) <= typical), (k, a[k - 1 : k + 1], typical)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--private-span", "10"], "START:END"),
+        (["--private-span", "20:10"], "end must be >= start"),
+        (["--cover", "DANCING"], "unknown activity 'DANCING'"),
+        (["--model", "/nonexistent.tflite"], "model file not found"),
+    ],
+)
+def test_filter_cli_reports_bad_arguments(tmp_path, hapt_file, args, message):
+    p = sensegen("filter", hapt_file, "--out", tmp_path / "o.csv", *args)
+    assert p.returncode == 2
+    assert message in p.stderr
+
+
+def test_filter_cli_reports_missing_input(tmp_path):
+    p = sensegen("filter", tmp_path / "missing.txt", "--out", tmp_path / "o.csv")
+    assert p.returncode == 2 and "not found" in p.stderr
