@@ -77,20 +77,19 @@ def make_strategy(name: str = "default", replicas: int = 1):
         ValueError: unknown name, bad replica count, or a missing/malformed TF_CONFIG.
         RuntimeError: logical CPU devices can no longer be configured.
     """
-    import tensorflow as tf
-
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
     if not isinstance(replicas, int) or replicas < 1:
         raise ValueError(f"replicas must be an integer >= 1, got {replicas!r}")
+    if name != "mirrored" and replicas != 1:
+        raise ValueError(f"strategy {name!r} runs one replica (per worker), got replicas={replicas}; use strategy 'mirrored'")
+    if name == "multiworker":
+        read_tf_config()
+    import tensorflow as tf
+
     if name == "default":
-        if replicas != 1:
-            raise ValueError(f"strategy 'default' runs one replica, got replicas={replicas}; use strategy 'mirrored'")
         return tf.distribute.get_strategy()
     if name == "multiworker":
-        if replicas != 1:
-            raise ValueError(f"strategy 'multiworker' runs one replica per worker in TF_CONFIG, got replicas={replicas}")
-        read_tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_physical_devices("GPU")
     if len(gpus) >= replicas:
