@@ -9,6 +9,7 @@ one. Inside a segment the filter fails closed: whatever goes wrong, real samples
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import warnings
 from collections import deque
@@ -149,6 +150,7 @@ class PrivacyFilter:
         self._pending: deque[tuple[float, np.ndarray]] = deque()
         self._history: deque[np.ndarray] = deque(maxlen=self.generator.priming)
         self._dts: deque[float] = deque(maxlen=50)
+        self._since_rate_check = 0
         self._fault_spans = _Intervals()
         self._queue: deque[ReleasedBlock] = deque()
         self._queued = 0
@@ -179,7 +181,14 @@ class PrivacyFilter:
             raise SampleValueError(f"samples must be numbers: {exc}") from None
         if x.shape != (3,):
             raise SampleValueError(f"a sample needs 3 values (ax, ay, az), got shape {x.shape}")
-        return self.push_block(np.array([t], dtype=np.float64), x[None, :])
+        a, b, c = x.tolist()
+        if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(c)):
+            raise SampleValueError(f"sample at t={t!r} holds NaN or inf: {[a, b, c]}")
+        with self._lock:
+            self._check_open()
+            self._check_times([t], np.array([t]))
+            self._accept(np.array([t]), x[None, :])
+            return self._release(self._last_t - self.options.delay_s + _TIME_EPS)
 
     def push_block(self, t, xyz) -> ReleasedBlock:
         """Push ``n`` samples at once: ``t`` (n,), ``xyz`` (n, 3). The block is validated as a
@@ -263,28 +272,36 @@ class PrivacyFilter:
         if not np.isfinite(xs).all():
             row = int(np.argmax(~np.isfinite(xs).all(axis=1)))
             raise SampleValueError(f"sample at t={float(ts[row])!r} holds NaN or inf: {xs[row].tolist()}")
-        if not np.isfinite(ts).all():
-            raise TimestampError("timestamps must be finite")
-        dts = np.diff(np.concatenate([[self._last_t], ts]))
-        if np.any(dts <= 0):
-            i = int(np.argmax(dts <= 0))
-            prev = self._last_t if i == 0 else ts[i - 1]
-            raise TimestampError(f"timestamp {float(ts[i])!r} is not after the previous one {float(prev)!r}")
-        dts = dts[np.isfinite(dts)]
-        regular = dts[dts <= self._gap]
-        recent = np.concatenate([np.fromiter(self._dts, float), regular])[-50:]
-        if len(recent) >= 25:
-            median = float(np.median(recent))
-            if abs(median * self.rate_hz - 1) > self.options.rate_tolerance:
-                raise RateMismatchError(
-                    f"stream runs at {1 / median:.1f} Hz, the model at {self.rate_hz:g} Hz; resample the stream first"
-                )
-        if np.any(dts > self._gap):
-            warnings.warn(
-                StreamGapWarning(f"gap of {dts.max():.3f} s in the stream (tolerance {self._gap:.3f} s)"), stacklevel=3
-            )
-        self._dts.extend(regular.tolist())
+        if len(ts):
+            self._check_times(ts.tolist(), ts)
         return ts, xs
+
+    def _check_times(self, times: list[float], ts: np.ndarray) -> None:
+        """Finite, strictly increasing, at the model's rate (median of recent intervals);
+        gaps warn. Raises before changing any state."""
+        prev, dts = self._last_t, []
+        for ti in times:
+            if not math.isfinite(ti):
+                raise TimestampError(f"timestamps must be finite, got {ti!r}")
+            if ti <= prev:
+                raise TimestampError(f"timestamp {ti!r} is not after the previous one {prev!r}")
+            dts.append(ti - prev)
+            prev = ti
+        regular = [d for d in dts if d <= self._gap]
+        if self._since_rate_check + len(regular) >= 25:
+            recent = (list(self._dts) + regular)[-50:]
+            if len(recent) >= 25:
+                median = sorted(recent)[len(recent) // 2]
+                if abs(median * self.rate_hz - 1) > self.options.rate_tolerance:
+                    raise RateMismatchError(
+                        f"stream runs at {1 / median:.1f} Hz, the model at {self.rate_hz:g} Hz; resample the stream first"
+                    )
+                self._since_rate_check = -len(regular)
+        self._since_rate_check += len(regular)
+        gaps = [d for d in dts if d > self._gap and math.isfinite(d)]
+        if gaps:
+            warnings.warn(StreamGapWarning(f"gap of {max(gaps):.3f} s in the stream (tolerance {self._gap:.3f} s)"), stacklevel=4)
+        self._dts.extend(d for d in regular if math.isfinite(d))
 
     def _accept(self, ts: np.ndarray, xs: np.ndarray) -> None:
         for src in self.sources:
