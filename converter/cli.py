@@ -102,11 +102,10 @@ def build_sources(args, generator_activities):
     if args.private_span:
         sources.append(PrivateSpans(args.private_span))
     if args.sensitive:
-        try:
-            from sdk.detector import detector_source_for
-        except ImportError as exc:
-            raise SenseGenError(f"--sensitive needs the activity detector, not available: {exc}") from None
-        sources.append(detector_source_for(args.sensitive, args.cover, model=args.detector))
+        from sdk.detector import DetectorSource
+        from sdk.policy import Policy
+
+        sources.append(DetectorSource(Policy(sensitive=tuple(args.sensitive), cover=args.cover), detector=args.detector))
     return sources
 
 
@@ -126,12 +125,16 @@ def cmd_filter(args) -> int:
     out = ReleasedBlock.concat([f.push_block(rec.t, rec.xyz), f.flush()])
     status = f.status
     f.close()
+    detectors = [s for s in f.sources if hasattr(s, "windows_classified")]
     write_csv(args.out, out.t, out.xyz, out.replaced)
     summary = {
         "input": str(args.input), "output": str(args.out), "rows": len(out),
         "replaced": int(out.replaced.sum()), "segments": status.segments,
         "faults": list(status.faults), "model": f.generator.info, "delay_s": args.delay,
     }
+    if detectors:
+        summary["detector"] = {"model": detectors[0].detector.info, "policy": detectors[0].policy.describe(),
+                               "windows": detectors[0].windows_classified}
     if args.plot:
         from .plots import plot_filtered
 

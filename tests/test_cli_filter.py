@@ -70,3 +70,28 @@ def test_filter_cli_reports_bad_arguments(tmp_path, hapt_file, args, message):
 def test_filter_cli_reports_missing_input(tmp_path):
     p = sensegen("filter", tmp_path / "missing.txt", "--out", tmp_path / "o.csv")
     assert p.returncode == 2 and "not found" in p.stderr
+
+
+def test_filter_cli_hides_detected_activity_with_bundled_detector(tmp_path, hapt_file):
+    import json
+
+    from converter.hapt import load_hapt
+
+    p = sensegen("filter", hapt_file, "--out", tmp_path / "o.csv", "--sensitive", "WALKING_UPSTAIRS", "--cover", "WALKING")
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)
+    assert summary["detector"]["policy"] == "hide WALKING_UPSTAIRS as WALKING"
+    out = np.loadtxt(tmp_path / "o.csv", delimiter=",", skiprows=1)
+    labels = next(e.labels for e in load_hapt(users=[3]).experiments if e.exp == 5)
+    upstairs = labels == 2
+    # after the first 3 s of each upstairs bout (the onset allowance), every sample is replaced
+    onset_ok = upstairs.copy()
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], upstairs.astype(np.int8)])) == 1)
+    for e in edges:
+        onset_ok[e : e + 150] = False
+    assert out[onset_ok, 4].mean() >= 0.99, out[onset_ok, 4].mean()
+
+
+def test_filter_cli_refuses_cover_that_is_sensitive(tmp_path, hapt_file):
+    p = sensegen("filter", hapt_file, "--out", tmp_path / "o.csv", "--sensitive", "WALKING", "--cover", "WALKING")
+    assert p.returncode == 2 and "is itself sensitive" in p.stderr
