@@ -89,6 +89,32 @@ class DPConfig:
         return d
 
 
+def dp_config_from_args(args) -> DPConfig | None:
+    """The ``DPConfig`` of ``sensegen train``'s options, or None without ``--dp``.
+
+    Reads ``dp``, ``noise_multiplier``, ``clip_norm``, ``delta``, ``target_epsilon`` and,
+    when present, ``accountant``, ``dp_sampling``, ``disjoint_windows`` from an argparse
+    namespace.
+
+    Raises:
+        ValueError: DP options without ``--dp``, or invalid DP settings.
+    """
+    if not getattr(args, "dp", False):
+        given = [k for k in ("noise_multiplier", "target_epsilon", "delta") if getattr(args, k, None) is not None]
+        if given:
+            raise ValueError(f"--{given[0].replace('_', '-')} needs --dp")
+        return None
+    return DPConfig(
+        noise_multiplier=args.noise_multiplier,
+        clip_norm=args.clip_norm,
+        delta=args.delta,
+        target_epsilon=args.target_epsilon,
+        accountant=getattr(args, "accountant", "rdp"),
+        sampling=getattr(args, "dp_sampling", "poisson"),
+        disjoint_windows=getattr(args, "disjoint_windows", False),
+    )
+
+
 # ---------------------------------------------------------------- accounting (dp-accounting)
 
 
@@ -129,7 +155,14 @@ def compute_epsilon(noise_multiplier: float, sampling_rate: float, steps: int, d
         return 0.0
     acc = make_accountant(accountant)
     acc.compose(dp_sgd_event(noise_multiplier, sampling_rate, steps))
-    return float(acc.get_epsilon(delta))
+    # dp-accounting logs (through absl) every RDP order it drops as non-converging: harmless
+    absl_log = logging.getLogger("absl")
+    level = absl_log.level
+    absl_log.setLevel(logging.ERROR)
+    try:
+        return float(acc.get_epsilon(delta))
+    finally:
+        absl_log.setLevel(level)
 
 
 def calibrate_noise_multiplier(

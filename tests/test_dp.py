@@ -275,3 +275,16 @@ def test_dp_resume_with_different_settings_raises(dp_run, ds):
         train_generator(ds, SMALL, result.out_dir, split=SPLIT, progress=False, dp=DPConfig(noise_multiplier=2.0, delta=1e-4))
     with pytest.raises(ValueError, match="holds a differentially private run"):
         train_generator(ds, SMALL, result.out_dir, split=SPLIT, progress=False)
+
+
+def test_dp_config_from_args_builds_config_only_with_dp_flag():
+    import argparse
+
+    ns = argparse.Namespace(dp=True, noise_multiplier=None, clip_norm=0.5, delta=None, target_epsilon=3.0, accountant="pld")
+    cfg = dpm.dp_config_from_args(ns)
+    assert cfg == DPConfig(target_epsilon=3.0, clip_norm=0.5, accountant="pld")
+    assert dpm.dp_config_from_args(argparse.Namespace(dp=False, noise_multiplier=None, target_epsilon=None, delta=None)) is None
+    with pytest.raises(ValueError, match="--noise-multiplier needs --dp"):
+        dpm.dp_config_from_args(argparse.Namespace(dp=False, noise_multiplier=1.0, target_epsilon=None, delta=None))
+    with pytest.raises(ValueError, match="needs a noise_multiplier or a target_epsilon"):
+        dpm.dp_config_from_args(argparse.Namespace(dp=True, noise_multiplier=None, clip_norm=1.0, delta=None, target_epsilon=None))
