@@ -58,13 +58,20 @@ def cmd_train(args) -> int:
     from .presets import get_preset
     from .train import train_generator
 
+    from .dp import dp_config_from_args
+
     cfg = get_preset(args.preset, epochs=args.epochs, batch_size=args.batch_size)
+    dp = dp_config_from_args(args)
+    strategy = "mirrored" if args.replicas > 1 and args.strategy == "default" else args.strategy
     ds = load_hapt(args.data)
     t0 = time.time()
     res = train_generator(ds, cfg, args.out, seed=args.seed, max_minutes=args.max_minutes,
-                          progress=not args.no_progress, preset=args.preset)
+                          progress=not args.no_progress, preset=args.preset,
+                          dp=dp, strategy=strategy, replicas=args.replicas)
+    run = json.loads((Path(args.out) / "run.json").read_text())
     print(json.dumps({
         "out": str(res.out_dir), "preset": args.preset, "epochs": len(res.history),
+        "privacy": {k: v for k, v in run.get("privacy", {}).items() if k != "statement"},
         "best_val_nll": res.best_val_nll, "test_nll": res.test_nll,
         "seconds": round(time.time() - t0, 1), "split": res.split.to_dict(),
     }, indent=2))
@@ -171,6 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that passes this time")
     t.add_argument("--out", required=True, help="run folder (rerunning resumes from its checkpoints)")
     t.add_argument("--no-progress", action="store_true")
+    g = t.add_argument_group("differential privacy (DP-SGD, budget from dp-accounting)")
+    g.add_argument("--dp", action="store_true", help="train with DP-SGD: per-example clipping + Gaussian noise")
+    g.add_argument("--noise-multiplier", type=float, default=None, help="noise std / clip norm")
+    g.add_argument("--clip-norm", type=float, default=1.0, help="per-example gradient L2 bound C")
+    g.add_argument("--delta", type=float, default=None, help="target delta (default: below 1/number of windows)")
+    g.add_argument("--target-epsilon", type=float, default=None, help="choose the noise multiplier for this epsilon")
+    g.add_argument("--accountant", choices=["rdp", "pld"], default="rdp")
+    g.add_argument("--dp-sampling", choices=["poisson", "shuffle"], default="poisson", help="how batches are drawn")
+    g.add_argument("--disjoint-windows", action="store_true", help="non-overlapping windows: one sample is in one window")
+    g = t.add_argument_group("distributed training (tf.distribute)")
+    g.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
+                   help="mirrored: N replicas on this machine; multiworker: machines listed in TF_CONFIG")
+    g.add_argument("--replicas", type=int, default=1, help="replicas for --strategy mirrored (logical CPU devices)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("export", help="export a trained run to TFLite (checked for parity and runtime <= 2.8)")
