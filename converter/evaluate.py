@@ -150,7 +150,7 @@ def realism_metrics(real: dict, fake: dict, cfg: EvaluationConfig, progress: boo
                 *args, folds=cfg.folds, epochs=cfg.lstm_epochs, units=cfg.lstm_units, seed=cfg.seed
             ).to_dict()
         row["feature_discriminator"] = M.feature_discriminator(*args, folds=cfg.folds, seed=cfg.seed).to_dict()
-        row["statistics"] = M.window_statistics(r.xyz, f.xyz, r.group, seed=cfg.seed)
+        row["statistics"] = M.window_statistics(r.xyz, f.xyz, r.group, seed=cfg.seed, users_real=r.user)
         out.setdefault(m, {})[a] = row
     for m in fake:
         by_user_real, by_user_fake = {}, {}

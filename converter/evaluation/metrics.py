@@ -39,6 +39,19 @@ def _grouped_folds(groups: np.ndarray, folds: int, seed: int, users: np.ndarray 
     return [fold_of == k for k in range(folds) if (fold_of == k).any()]
 
 
+def per_user_standardise(x: np.ndarray, users: np.ndarray) -> np.ndarray:
+    """Standardise rows (n, ..., C) per user: each user's mean and std per channel over all
+    of that user's rows (and time steps). The judge then sees every window relative to the
+    user's own stream, as an app that knows this user does (DESIGN.md: realism is dominated
+    by the person). Label-agnostic: real and generated rows of a user share one scale."""
+    out = np.empty_like(x, dtype=np.float64)
+    for u in np.unique(users):
+        m = users == u
+        flat = x[m].reshape(-1, x.shape[-1])
+        out[m] = (x[m] - flat.mean(axis=0)) / (flat.std(axis=0) + 1e-6)
+    return out
+
+
 def _per_user(correct: np.ndarray, users: np.ndarray) -> dict[str, float]:
     return {str(int(u)): float(correct[users == u].mean()) for u in np.unique(users)}
 
@@ -55,13 +68,15 @@ class DiscriminatorResult:
         return dict(self.__dict__)
 
 
-def _discriminate(real, fake, groups_real, groups_fake, users_real, users_fake, fit_predict, folds: int, seed: int) -> DiscriminatorResult:
+def _discriminate(real, fake, groups_real, groups_fake, users_real, users_fake, fit_predict, folds: int, seed: int, user_relative: bool) -> DiscriminatorResult:
     if len(real) < 4 or len(fake) < 4:
         return DiscriminatorResult(float("nan"), float("nan"), {}, len(real), len(fake))
     x = np.concatenate([real, fake])
     y = np.r_[np.zeros(len(real)), np.ones(len(fake))].astype(int)
     g = np.concatenate([groups_real, groups_fake])
     u = np.concatenate([users_real, users_fake])
+    if user_relative:
+        x = per_user_standardise(x, u)
     pred = np.full(len(y), -1)
     for k, test in enumerate(_grouped_folds(g, folds, seed, u)):
         train = ~test
@@ -85,38 +100,46 @@ def lstm_discriminator(
     epochs: int = 15,
     units: int = 32,
     seed: int = 0,
-    min_steps: int = 150,
+    min_steps: int = 120,
+    user_relative: bool = True,
 ) -> DiscriminatorResult:
     """The SenseGen paper's test: an LSTM trained on real vs generated windows (n, L, 3), its
     accuracy on held-out windows (grouped folds; 0.5 = indistinguishable). The LSTM reads
     each window and its first difference, standardised with one global mean/std per
-    channel, so both levels (how the phone sits) and dynamics count."""
+    channel, so both levels (how the phone sits) and dynamics count; with ``user_relative``
+    (default) each user's windows are first standardised by that user's statistics."""
     import keras
 
     def fit_predict(xtr, ytr, xte, s):
         keras.utils.set_random_seed(s)
-        xtr, xte = _with_diff(xtr), _with_diff(xte)
         mu, sd = xtr.reshape(-1, 6).mean(axis=0), xtr.reshape(-1, 6).std(axis=0) + 1e-6
         xtr, xte = ((xtr - mu) / sd).astype(np.float32), ((xte - mu) / sd).astype(np.float32)
-        val = np.random.default_rng(s).random(len(ytr)) < 0.15
-        # small sets still get enough gradient steps to learn
+        # early stopping only when the validation part is big enough to mean something;
+        # small sets train for a fixed number of gradient steps instead
+        val = np.random.default_rng(s).random(len(ytr)) < (0.15 if len(ytr) >= 150 else 0.0)
         n_epochs = max(epochs, int(np.ceil(min_steps / max(1, np.ceil((~val).sum() / 32)))))
         model = keras.Sequential([keras.Input(xtr.shape[1:]), keras.layers.LSTM(units), keras.layers.Dense(1, activation="sigmoid")])
         model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy")
-        stop = keras.callbacks.EarlyStopping("val_loss", patience=5, restore_best_weights=True)
-        model.fit(xtr[~val], ytr[~val], validation_data=(xtr[val], ytr[val]), epochs=n_epochs, batch_size=32, verbose=0, callbacks=[stop])
-        return (model.predict(xte, verbose=0, batch_size=256)[:, 0] >= 0.5).astype(int)
+        kw = {}
+        if val.any():
+            kw = dict(validation_data=(xtr[val], ytr[val]), callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=5, restore_best_weights=True)])
+        model.fit(xtr[~val], ytr[~val], epochs=n_epochs, batch_size=32, verbose=0, **kw)
+        prob = np.concatenate([np.asarray(model(xte[i : i + 256], training=False))[:, 0] for i in range(0, len(xte), 256)])
+        return (prob >= 0.5).astype(int)
 
-    return _discriminate(real, fake, groups_real, groups_fake, users_real, users_fake, fit_predict, folds, seed)
+    return _discriminate(_with_diff(real), _with_diff(fake), groups_real, groups_fake, users_real, users_fake, fit_predict, folds, seed, user_relative)
 
 
 def _with_diff(w: np.ndarray) -> np.ndarray:
     return np.concatenate([w, np.diff(w, axis=1, prepend=w[:, :1])], axis=2)
 
 
-def feature_discriminator(real, fake, groups_real, groups_fake, users_real, users_fake, folds: int = 3, seed: int = 0) -> DiscriminatorResult:
+def feature_discriminator(
+    real, fake, groups_real, groups_fake, users_real, users_fake, folds: int = 3, seed: int = 0, user_relative: bool = True
+) -> DiscriminatorResult:
     """A random forest on window features (levels, spreads, spectra) as in DESIGN.md's realism
-    finding: usually a stronger judge than the LSTM."""
+    finding: usually a stronger judge than the LSTM. With ``user_relative`` the features are
+    standardised per user first."""
     from sklearn.ensemble import RandomForestClassifier
 
     fr, ff = window_features(real), window_features(fake)
@@ -125,7 +148,7 @@ def feature_discriminator(real, fake, groups_real, groups_fake, users_real, user
         clf = RandomForestClassifier(200, min_samples_leaf=2, n_jobs=2, random_state=s)
         return clf.fit(xtr, ytr).predict(xte)
 
-    return _discriminate(fr, ff, groups_real, groups_fake, users_real, users_fake, fit_predict, folds, seed)
+    return _discriminate(fr, ff, groups_real, groups_fake, users_real, users_fake, fit_predict, folds, seed, user_relative)
 
 
 # --- statistics --------------------------------------------------------------------------------
@@ -167,11 +190,14 @@ def mmd2(a: np.ndarray, b: np.ndarray, max_n: int = 400, seed: int = 0) -> float
     return float((kaa.sum() - n) / (n * (n - 1)) + (kbb.sum() - m) / (m * (m - 1)) - 2 * kab.mean())
 
 
-def window_statistics(real: np.ndarray, fake: np.ndarray, groups_real: np.ndarray | None = None, seed: int = 0) -> dict:
+def window_statistics(
+    real: np.ndarray, fake: np.ndarray, groups_real: np.ndarray | None = None, seed: int = 0, users_real: np.ndarray | None = None
+) -> dict:
     """Per-axis mean/std, autocorrelation, spectrum and MMD of generated vs real windows.
 
     ``mmd2_real_halves`` is the MMD between two halves of the real windows (split by group):
-    the scale below which a difference is noise.
+    the scale below which a difference is noise (halves dealt within each user when
+    ``users_real`` is given, so both hold the same people).
     """
     out: dict = {"n_real": int(len(real)), "n_fake": int(len(fake))}
     if len(real) < 2 or len(fake) < 2:
@@ -191,7 +217,7 @@ def window_statistics(real: np.ndarray, fake: np.ndarray, groups_real: np.ndarra
     fr, ff = window_features(real), window_features(fake)
     out["mmd2"] = mmd2(fr, ff, seed=seed)
     if groups_real is not None and len(np.unique(groups_real)) >= 2:
-        half = _grouped_folds(groups_real, 2, seed)[0]
+        half = _grouped_folds(groups_real, 2, seed, users_real)[0]
         out["mmd2_real_halves"] = mmd2(fr[half], fr[~half], seed=seed)
     return out
 
@@ -284,15 +310,19 @@ def splice_features(windows: np.ndarray) -> np.ndarray:
     return np.concatenate([window_features(windows), jump, shift], axis=1)
 
 
-def splice_detector_auc(windows: np.ndarray, is_replaced: np.ndarray, users: np.ndarray, seed: int = 0) -> dict:
+def splice_detector_auc(windows: np.ndarray, is_replaced: np.ndarray, users: np.ndarray, seed: int = 0, user_relative: bool = True) -> dict:
     """How well a forest finds replaced windows among real ones (leave one user out, ROC AUC
-    of the held-out scores pooled over users; 0.5 = cannot tell)."""
+    of the held-out scores pooled over users; 0.5 = cannot tell). With ``user_relative`` the
+    features are standardised per user over all of that user's windows (what an app seeing
+    the user's released stream can do)."""
     from sklearn.metrics import roc_auc_score
 
     y = np.asarray(is_replaced, int)
     if len(np.unique(y)) < 2:
         return {"auc": float("nan"), "n_replaced": int(y.sum()), "n_real": int((1 - y).sum())}
     f = splice_features(windows)
+    if user_relative:
+        f = per_user_standardise(f, np.asarray(users))
     score = np.full(len(y), np.nan)
     for u in np.unique(users):
         test = users == u

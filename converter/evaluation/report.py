@@ -254,19 +254,24 @@ def write_report(path: Path, results: dict, cfg) -> None:
                 n = n or str(row.get("windows_real", ""))
                 cells.append(f"{_f(row.get('lstm_discriminator', {}).get('accuracy'))} / {_f(row.get('feature_discriminator', {}).get('accuracy'))}")
             lines.append(f"| {a} | {n} | " + " | ".join(cells) + " |")
-        lines += ["", "Per user (LSTM discriminator, pooled over activities: held-out accuracy on user u's windows):", "",
+        lines += ["", "Per user (held-out accuracy on user u's windows, averaged over activities weighted by windows; LSTM / features):", "",
                   "| method | " + " | ".join(f"user {u}" for u in cfg.users) + " |", "|---|" + "---|" * len(cfg.users)]
         for m in methods:
-            per = {}
+            per: dict = {}
             for a in acts:
                 row = realism.get(m, {}).get(a, {})
-                d = row.get("lstm_discriminator") or row.get("feature_discriminator") or {}
-                n = d.get("n_real", 0) + d.get("n_fake", 0)
-                for u, v in (d.get("per_user") or {}).items():
-                    if v is not None and np.isfinite(v):
-                        per.setdefault(u, []).append((v, n))
-            cells = [_f(np.average([v for v, _ in per[str(u)]], weights=[max(n, 1) for _, n in per[str(u)]])) if str(u) in per else "–" for u in cfg.users]
-            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+                for disc in ("lstm_discriminator", "feature_discriminator"):
+                    d = row.get(disc) or {}
+                    n = d.get("n_real", 0) + d.get("n_fake", 0)
+                    for u, v in (d.get("per_user") or {}).items():
+                        if v is not None and np.isfinite(v):
+                            per.setdefault((disc, u), []).append((v, max(n, 1)))
+
+            def avg(disc, u):
+                vals = per.get((disc, str(u)))
+                return _f(np.average([v for v, _ in vals], weights=[n for _, n in vals])) if vals else "–"
+
+            lines.append(f"| {m} | " + " | ".join(f"{avg('lstm_discriminator', u)} / {avg('feature_discriminator', u)}" for u in cfg.users) + " |")
         lines += ["", "Statistics (pooled over users): MMD² on window features (real-vs-real halves for scale), "
                   "autocorrelation MAE (lags 1–50), log-spectral distance (dB, 0.5–20 Hz), within-window std per axis (real → generated).", "",
                   "| activity | method | MMD² (real halves) | ACF MAE | LSD dB | std x,y,z |", "|---|---|---|---|---|---|"]
@@ -281,21 +286,27 @@ def write_report(path: Path, results: dict, cfg) -> None:
     priv = results.get("privacy", {})
     if priv.get("methods"):
         delays = sorted(next(iter(priv["methods"].values()))["leaks"], key=float)
+        first = next(iter(priv["methods"].values()))["leaks"]
+        any_d = next(iter(first.values()))
         lines += ["", "## Real sensitive samples released, by release delay", "",
+                  f"{any_d['sensitive_samples']} sensitive samples in the evaluation streams, {any_d['after_grace_samples']} of them more than "
+                  f"{cfg.grace_s:g} s after the onset of their segment.", "",
                   f"Counted by value (a released sample equal to the real one), so a generator that copies its input is caught. "
                   f"'> {cfg.grace_s:g} s' counts only samples more than {cfg.grace_s:g} s after the onset of their segment.", "",
-                  "| delay [s] | detector covers | other activities replaced | " + " | ".join(f"{m}: all / > {cfg.grace_s:g} s" for m in priv["methods"]) + " |",
+                  "| delay [s] | detector covers | other activities replaced | " + " | ".join(f"{m}: all / > {cfg.grace_s:g} s (count)" for m in priv["methods"]) + " |",
                   "|---|---|---|" + "---|" * len(priv["methods"])]
         for d in delays:
             det = priv.get("detection", {}).get(d, {})
-            cells = [f"{_f(row['leaks'][d]['fraction'], pct=True)} / {_f(row['leaks'][d]['after_grace_fraction'], pct=True)}" for row in priv["methods"].values()]
+            cells = [f"{_f(row['leaks'][d]['fraction'], pct=True)} / {_f(row['leaks'][d]['after_grace_fraction'], pct=True)} ({row['leaks'][d]['released_real_after_grace']})" for row in priv["methods"].values()]
             lines.append(f"| {float(d):g} | {_f(det.get('sensitive_covered'), pct=True)} | {_f(det.get('other_replaced'), pct=True)} | " + " | ".join(cells) + " |")
     lines += ["", "## Methods", "",
               "- **sensegen**: the generator through `PrivacyFilter` (primed on the released samples before a segment, crossfade back).",
               "- **gaussian**: i.i.d. Gaussian noise, mean = the user's level over the last second before the segment, per-axis std = "
               "the cover activity's within-segment std on reference users.",
               "- **replay**: a random real segment of the cover activity from a reference user, replayed as recorded.",
-              "- LSTM discriminator: LSTM(%d) → sigmoid on standardised windows, grouped %d-fold CV (no segment on both sides)." % (cfg.lstm_units, cfg.folds),
+              "- LSTM discriminator (the paper's test): LSTM(%d) → sigmoid over each window and its first difference, every user's windows "
+              "standardised by that user's own statistics (the judge sees a window relative to the user's stream), grouped %d-fold CV "
+              "(a segment's windows never on both sides; every fold holds every user)." % (cfg.lstm_units, cfg.folds),
               "- feature discriminator / attacker / utility / splice detector: random forests on window features "
               "(`sdk.features`; splice detector adds jump and level-shift features), trained on reference users "
               "(attacker, utility) or leave-one-user-out on the released streams (splice detector: windows ≥ 50 % replaced vs real windows of the cover activity).",
