@@ -69,6 +69,8 @@ def cmd_train(args) -> int:
                           progress=not args.no_progress, preset=args.preset,
                           dp=dp, strategy=strategy, replicas=args.replicas)
     run = json.loads((Path(args.out) / "run.json").read_text())
+    if run.get("privacy", {}).get("statement"):
+        print(run["privacy"]["statement"], file=sys.stderr)  # the guarantee, in plain words
     print(json.dumps({
         "out": str(res.out_dir), "preset": args.preset, "epochs": len(res.history),
         "privacy": {k: v for k, v in run.get("privacy", {}).items() if k != "statement"},

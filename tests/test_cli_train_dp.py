@@ -21,6 +21,8 @@ def test_cli_dp_training_records_epsilon_in_exported_metadata(tmp_path, two_user
     rc = main(["train", "--data", str(two_users), "--preset", "tiny", "--epochs", "1", "--out", str(run),
                "--no-progress", "--dp", "--noise-multiplier", "1.1", "--clip-norm", "1.0"])
     assert rc == 0
+    err = capsys.readouterr().err
+    assert "differentially private" in err and "Not a per-person guarantee" in err
     privacy = json.loads((run / "run.json").read_text())["privacy"]
     assert privacy["differential_privacy"] is True
     assert privacy["epsilon"] > 0 and 0 < privacy["delta"] < 1e-3
