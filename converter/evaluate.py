@@ -265,7 +265,8 @@ def summarise(results: dict, cfg: EvaluationConfig) -> dict:
             main = p["leaks"].get(str(float(cfg.delay_s)), {})
             row["attacker_recall"] = p.get("attacker", {}).get("recall")
             row["utility_ratio"] = p.get("utility_ratio")
-            row["splice_auc"] = p.get("splice_detector", {}).get("auc")
+            row["splice_auc"] = p.get("splice_detector", {}).get("separability")
+            row["splice_auc_raw"] = p.get("splice_detector", {}).get("auc")
             row["leak_after_grace_fraction"] = main.get("after_grace_fraction")
             row["leak_after_grace_by_delay"] = {d: v["after_grace_fraction"] for d, v in p["leaks"].items()}
             row["leak_by_delay"] = {d: v["fraction"] for d, v in p["leaks"].items()}
@@ -382,7 +383,7 @@ def _jsonable(x):
     if isinstance(x, np.ndarray):
         return _jsonable(x.tolist())
     if isinstance(x, (np.floating, float)):
-        return float(x) if np.isfinite(x) else None
+        return float(f"{x:.6g}") if np.isfinite(x) else None
     if isinstance(x, np.integer):
         return int(x)
     if isinstance(x, np.bool_):
