@@ -1,6 +1,7 @@
 """Sampling a diagonal Gaussian mixture in numpy."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,14 +30,24 @@ def sample_mixture(
     return _draw(logits, mu, log_sigma, rng.random(), rng.standard_normal(mu.shape[1]), opts)
 
 
-def _draw(logits, mu, log_sigma, u: float, normal: np.ndarray, opts: SamplingOptions) -> np.ndarray:
-    z = logits / opts.temperature if opts.temperature != 1.0 else logits
-    c = np.exp(z - z.max()).cumsum()
-    k = min(int(np.searchsorted(c, u * c[-1], side="right")), len(c) - 1)
-    sigma = np.exp(np.maximum(log_sigma[k], LOG_SIGMA_MIN))
-    if opts.sigma_scale is not None and opts.sigma_scale != 1.0:
-        sigma = sigma * opts.sigma_scale
-    return mu[k] + sigma * normal
+def _draw(logits, mu, log_sigma, u: float, normal, opts: SamplingOptions) -> np.ndarray:
+    """Pick component k with probability softmax(logits / T)_k using the uniform ``u``, then
+    mu_k + sigma_k * scale * normal. Plain Python floats: for a dozen components this is
+    several times faster than numpy calls."""
+    weights = logits.tolist()
+    top = max(weights)
+    inv_t = 1.0 / opts.temperature
+    weights = [math.exp((w - top) * inv_t) for w in weights]
+    target = u * sum(weights)
+    k, acc = len(weights) - 1, 0.0
+    for i, w in enumerate(weights):
+        acc += w
+        if acc > target:
+            k = i
+            break
+    scale = 1.0 if opts.sigma_scale is None else opts.sigma_scale
+    m, ls = mu[k].tolist(), log_sigma[k].tolist()
+    return np.array([m[j] + math.exp(max(ls[j], LOG_SIGMA_MIN)) * scale * normal[j] for j in range(len(m))])
 
 
 class MixtureSampler:
@@ -53,7 +64,7 @@ class MixtureSampler:
     def __call__(self, logits: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray) -> np.ndarray:
         if self._i >= self.BLOCK:
             self._u = self.rng.random(self.BLOCK).tolist()
-            self._n = self.rng.standard_normal((self.BLOCK, mu.shape[1]))
+            self._n = self.rng.standard_normal((self.BLOCK, mu.shape[1])).tolist()
             self._i = 0
         i = self._i
         self._i += 1
