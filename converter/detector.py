@@ -268,16 +268,11 @@ def evaluate_keras_detector(model, ds: HaptDataset, users, cfg: DetectorConfig) 
 # --- export -----------------------------------------------------------------------------------
 
 def convert_detector(model, dtype: str) -> bytes:
-    import tensorflow as tf
+    from .export import convert_keras_model
 
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if dtype == "int8":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
-    return conv.convert()
+    return convert_keras_model(model, dtype)
 
 
 def tflite_probs(flatbuffer: bytes, x: np.ndarray) -> np.ndarray:

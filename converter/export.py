@@ -39,12 +39,14 @@ class ExportedModel:
     parity_max_error: float
 
 
-def convert_step_model(step_model, dtype: str) -> bytes:
+def convert_keras_model(model, dtype: str) -> bytes:
+    """A Keras model as TFLite flatbuffer bytes, builtin ops only; ``int8`` is dynamic-range
+    with per-tensor scales (runtime 2.3+, not the default per-channel that needs 2.17)."""
     import tensorflow as tf
 
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-    conv = tf.lite.TFLiteConverter.from_keras_model(step_model)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if dtype == "float16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -167,7 +169,7 @@ def export_generator(
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for dtype in dtypes:
-        flat = convert_step_model(step, dtype)
+        flat = convert_keras_model(step, dtype)
         mrv = min_runtime_version(flat)
         if version_tuple(mrv) > version_tuple(MAX_RUNTIME):
             raise ExportError(f"{dtype} export needs TFLite runtime {mrv}, newer than {MAX_RUNTIME} (python-for-android); not written")

@@ -22,6 +22,7 @@ import numpy as np
 from .errors import RateMismatchError, SampleValueError, StreamGapWarning, TimestampError
 from .generator import Generator, SyntheticStream
 from .mdn import SamplingOptions
+from .samples import as_sample_block
 from .sensitivity import SensitivitySource, _Intervals
 
 log = logging.getLogger(__name__)
@@ -262,16 +263,7 @@ class PrivacyFilter:
             raise RuntimeError("the filter is closed")
 
     def _validate(self, t, xyz) -> tuple[np.ndarray, np.ndarray]:
-        try:
-            ts = np.asarray(t, dtype=np.float64).reshape(-1)
-            xs = np.asarray(xyz, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise SampleValueError(f"samples must be numbers: {exc}") from None
-        if xs.ndim != 2 or xs.shape[1] != 3 or xs.shape[0] != ts.shape[0]:
-            raise SampleValueError(f"need t (n,) and xyz (n, 3), got {ts.shape} and {xs.shape}")
-        if not np.isfinite(xs).all():
-            row = int(np.argmax(~np.isfinite(xs).all(axis=1)))
-            raise SampleValueError(f"sample at t={float(ts[row])!r} holds NaN or inf: {xs[row].tolist()}")
+        ts, xs = as_sample_block(t, xyz)
         if len(ts):
             self._check_times(ts.tolist(), ts)
         return ts, xs

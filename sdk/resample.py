@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from .errors import SampleValueError, TimestampError
+from .samples import as_sample_block
 
 
 class Resampler:
@@ -82,18 +83,9 @@ class Resampler:
             SampleValueError: wrong shapes, non-numeric, NaN or inf values.
             TimestampError: a timestamp not finite or not after the previous one.
         """
-        try:
-            ts = np.asarray(t, dtype=np.float64).reshape(-1)
-            xs = np.asarray(xyz, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise SampleValueError(f"samples must be numbers: {exc}") from None
-        if xs.ndim != 2 or xs.shape[1] != 3 or xs.shape[0] != ts.shape[0]:
-            raise SampleValueError(f"need t (n,) and xyz (n, 3), got {ts.shape} and {xs.shape}")
+        ts, xs = as_sample_block(t, xyz)
         if not np.isfinite(ts).all():
             raise TimestampError(f"timestamps must be finite, got {float(ts[~np.isfinite(ts)][0])!r}")
-        if not np.isfinite(xs).all():
-            row = int(np.argmax(~np.isfinite(xs).all(axis=1)))
-            raise SampleValueError(f"sample at t={float(ts[row])!r} holds NaN or inf: {xs[row].tolist()}")
         if len(ts) == 0:
             return np.empty(0), np.empty((0, 3))
         dts = np.diff(np.concatenate([[self._last_t], ts]))
