@@ -102,6 +102,38 @@ def cmd_model_info(args) -> int:
     return 0
 
 
+def cmd_train_detector(args) -> int:
+    _quiet_tf()
+    from .detector import train_detector
+    from .hapt import load_hapt
+
+    r = train_detector(load_hapt(args.data), args.out, seed=args.seed, progress=not args.no_progress)
+    print(json.dumps({"out": str(r.out_dir), "val_accuracy": r.val_accuracy, "test_accuracy": r.test_accuracy,
+                      "split": r.split.to_dict()}, indent=2))
+    return 0
+
+
+def cmd_export_detector(args) -> int:
+    _quiet_tf()
+    from .detector import export_detector
+
+    exported = export_detector(args.run, args.out, dtypes=tuple(args.dtype), name=args.name)
+    print(json.dumps([{"path": str(e.path), "bytes": e.size_bytes, "min_runtime_version": e.min_runtime_version} for e in exported], indent=2))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    _quiet_tf()
+    from .evaluate import EvaluationConfig, run_evaluation
+
+    cfg = EvaluationConfig(users=tuple(args.users), sensitive=tuple(args.sensitive), cover=args.cover, delay_s=args.delay)
+    if args.quick:
+        cfg.lstm, cfg.delays = False, (1.0, 3.0)
+    res = run_evaluation(args.data, args.model, args.detector, args.out, config=cfg, progress=not args.no_progress)
+    print(json.dumps({"out": str(args.out), "summary": res["summary"]}, indent=2, default=str))
+    return 0
+
+
 # -- filter -----------------------------------------------------------------------------------
 
 def build_sources(args, generator_activities):
@@ -203,6 +235,33 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", default=None, help="HAPT folder for sampling calibration on the run's validation users")
     e.add_argument("--no-calibrate", action="store_true", help="skip the per-activity sigma calibration")
     e.set_defaults(func=cmd_export)
+
+    d = sub.add_parser("train-detector", help="train and export the activity detector (user-disjoint split)")
+    d.add_argument("--data", default=None, help="HAPT folder (default: $SENSEGEN_HAPT_DIR or ../shared/data/hapt)")
+    d.add_argument("--out", required=True, help="run folder")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--no-progress", action="store_true")
+    d.set_defaults(func=cmd_train_detector)
+
+    d = sub.add_parser("export-detector", help="export a detector run to TFLite (checked: parity, int8 accuracy, runtime <= 2.8)")
+    d.add_argument("run", help="run folder written by 'sensegen train-detector'")
+    d.add_argument("--out", required=True)
+    d.add_argument("--dtype", nargs="+", default=["int8"], choices=["float32", "int8"])
+    d.add_argument("--name", default="detector")
+    d.set_defaults(func=cmd_export_detector)
+
+    v = sub.add_parser("evaluate", help="realism and privacy figures on held-out users: JSON, PNG, Markdown")
+    v.add_argument("--data", default=None, help="HAPT folder (default: $SENSEGEN_HAPT_DIR or ../shared/data/hapt)")
+    v.add_argument("--model", default=None, help="generator model (default: bundled)")
+    v.add_argument("--detector", default=None, help="detector model (default: bundled)")
+    v.add_argument("--users", type=int, nargs="+", default=[3, 4, 15, 20], help="held-out users to evaluate on")
+    v.add_argument("--sensitive", nargs="+", default=["WALKING_UPSTAIRS"])
+    v.add_argument("--cover", default="WALKING")
+    v.add_argument("--delay", type=float, default=3.0)
+    v.add_argument("--quick", action="store_true", help="no LSTM discriminator, two delays (a few minutes)")
+    v.add_argument("--out", default="evaluation")
+    v.add_argument("--no-progress", action="store_true")
+    v.set_defaults(func=cmd_evaluate)
 
     m = sub.add_parser("model-info", help="print the metadata packed in a model file")
     m.add_argument("model")

@@ -13,7 +13,11 @@ from .errors import (
     StreamGapWarning,
     TimestampError,
 )
+from .detector import ActivityDetector, DetectorSource
+from .filter import FilterOptions, FilterStatus, PrivacyFilter, ReleasedBlock, filter_recording
 from .generator import Generator, SyntheticStream, bundled_model_path
+from .policy import Policy, PolicyError
+from .sensitivity import ManualSwitch, PrivateSpans, SensitivitySource
 from .mdn import SamplingOptions
 from .recording import Recording, read_csv, read_hapt_raw, read_recording, write_csv
 from .runtime import find_runtime
@@ -23,4 +27,6 @@ __all__ = [
     "RateMismatchError", "RuntimeUnavailableError", "SampleValueError", "SenseGenError", "StreamGapWarning",
     "TimestampError", "Generator", "SyntheticStream", "bundled_model_path", "SamplingOptions", "Recording",
     "read_csv", "read_hapt_raw", "read_recording", "write_csv", "find_runtime",
+    "ActivityDetector", "DetectorSource", "FilterOptions", "FilterStatus", "PrivacyFilter", "ReleasedBlock",
+    "filter_recording", "Policy", "PolicyError", "ManualSwitch", "PrivateSpans", "SensitivitySource",
 ]
