@@ -156,6 +156,11 @@ def cmd_filter(args) -> int:
     from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock
     from sdk.recording import read_recording, write_csv
 
+    if args.plot:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:
+            raise SenseGenError("--plot needs matplotlib: pip install 'sensegen-privacy[train]' (or pip install matplotlib)")
     rec = read_recording(args.input)
     opts = FilterOptions(model=args.model, cover_activity=args.cover, delay_s=args.delay, seed=args.seed,
                          crossfade_s=args.crossfade)

@@ -95,3 +95,22 @@ def test_filter_cli_hides_detected_activity_with_bundled_detector(tmp_path, hapt
 def test_filter_cli_refuses_cover_that_is_sensitive(tmp_path, hapt_file):
     p = sensegen("filter", hapt_file, "--out", tmp_path / "o.csv", "--sensitive", "WALKING", "--cover", "WALKING")
     assert p.returncode == 2 and "is itself sensitive" in p.stderr
+
+
+def test_filter_cli_plot_without_matplotlib_is_a_clear_error(tmp_path, hapt_file):
+    """--plot in an install without matplotlib (blocked here) fails before filtering, clearly."""
+    code = (
+        "import sys, importlib.abc\n"
+        "class B(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, n, p=None, t=None):\n"
+        "        if n.split('.')[0] == 'matplotlib': raise ImportError(n)\n"
+        "sys.meta_path.insert(0, B())\n"
+        "import importlib.util\n"
+        "importlib.util.find_spec = lambda n, *a: None if n == 'matplotlib' else __import__('importlib.machinery').machinery.PathFinder.find_spec(n)\n"
+        "from converter.cli import main\n"
+        f"sys.exit(main(['filter', {str(hapt_file)!r}, '--out', {str(tmp_path / 'o.csv')!r}, '--plot']))\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2, p.stderr
+    assert "--plot needs matplotlib" in p.stderr
+    assert not (tmp_path / "o.csv").exists()
