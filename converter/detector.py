@@ -17,10 +17,10 @@ from sdk.activities import ACTIVITIES
 from sdk.detector import DETECTOR_FORMAT
 from sdk.errors import ExportError
 from sdk.features import FEATURES_VERSION, feature_names, window_features
-from sdk.model_file import min_runtime_version, pack_model, version_tuple
+from sdk.model_file import pack_model
 from sdk.recording import HAPT_RATE_HZ
 
-from .export import MAX_RUNTIME
+from .export import check_runtime
 from .hapt import HaptDataset, Split, split_users
 
 log = logging.getLogger(__name__)
@@ -332,9 +332,7 @@ def export_detector(
     results = []
     for dtype in dtypes:
         flat = convert_detector(model, dtype)
-        mrv = min_runtime_version(flat)
-        if version_tuple(mrv) > version_tuple(MAX_RUNTIME):
-            raise ExportError(f"{dtype} detector needs TFLite runtime {mrv}, newer than {MAX_RUNTIME} (python-for-android); not written")
+        mrv = check_runtime(flat, f"{dtype} detector")
         lite_p = tflite_probs(flat, x)
         err = float(np.abs(lite_p - keras_p).max()) if np.isfinite(lite_p).all() else float("inf")
         if not err <= PARITY_TOLERANCE[dtype]:

@@ -60,6 +60,18 @@ def convert_keras_model(model, dtype: str) -> bytes:
         return conv.convert()
 
 
+def check_runtime(flatbuffer: bytes, what: str) -> str:
+    """The file's ``min_runtime_version``.
+
+    Raises:
+        ExportError: it needs a runtime newer than ``MAX_RUNTIME`` (python-for-android's).
+    """
+    mrv = min_runtime_version(flatbuffer)
+    if version_tuple(mrv) > version_tuple(MAX_RUNTIME):
+        raise ExportError(f"{what} needs TFLite runtime {mrv}, newer than {MAX_RUNTIME} (python-for-android); not written")
+    return mrv
+
+
 def closed_loop_parity(step_model, flatbuffer: bytes, units, mixtures: int, steps: int = PARITY_STEPS, seed: int = 0) -> float:
     """Run Keras and TFLite side by side for ``steps`` steps, each carrying its own state,
     feeding back a sample drawn from the Keras mixture; return the max abs difference of the
@@ -170,9 +182,7 @@ def export_generator(
     results = []
     for dtype in dtypes:
         flat = convert_keras_model(step, dtype)
-        mrv = min_runtime_version(flat)
-        if version_tuple(mrv) > version_tuple(MAX_RUNTIME):
-            raise ExportError(f"{dtype} export needs TFLite runtime {mrv}, newer than {MAX_RUNTIME} (python-for-android); not written")
+        mrv = check_runtime(flat, f"{dtype} export")
         err = closed_loop_parity(step, flat, cfg.lstm_units, cfg.mixtures)
         if not err <= PARITY_TOLERANCE[dtype]:
             raise ExportError(f"{dtype} export differs from Keras by {err:.3g} over {PARITY_STEPS} closed-loop steps (tolerance {PARITY_TOLERANCE[dtype]}); not written")

@@ -21,7 +21,7 @@ from .errors import ModelError
 from .features import FEATURES_VERSION, window_features
 from .model_file import read_model
 from .policy import Policy
-from .runtime import RuntimeInfo, find_runtime
+from .runtime import RuntimeInfo, load_interpreter
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +59,8 @@ class ActivityDetector:
             raise ModelError(f"{self.path}: detector metadata incomplete ({exc!r})") from None
         if features != FEATURES_VERSION:
             raise ModelError(f"{self.path}: model expects features {features!r}, this SDK computes {FEATURES_VERSION!r}")
-        self.runtime: RuntimeInfo = find_runtime(runtime)
-        try:
-            self._interp = self.runtime.interpreter_class(model_content=model.flatbuffer, num_threads=num_threads)
-            self._interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"{self.path}: the interpreter cannot load the model ({exc})") from None
-        sigs = self._interp._get_full_signature_list()
-        if not sigs:
-            raise ModelError(f"{self.path}: the model has no signature")
-        sig = next(iter(sigs.values()))
+        self.runtime: RuntimeInfo
+        self.runtime, self._interp, sig = load_interpreter(model.flatbuffer, self.path, runtime, num_threads)
         if "features" not in sig["inputs"] or "probs" not in sig["outputs"]:
             raise ModelError(f"{self.path}: model tensors 'features' / 'probs' missing")
         self._in, self._out = sig["inputs"]["features"], sig["outputs"]["probs"]

@@ -16,7 +16,7 @@ from .activities import activity_index
 from .errors import GeneratorFault, ModelError
 from .mdn import MixtureSampler, SamplingOptions
 from .model_file import read_model
-from .runtime import RuntimeInfo, find_runtime
+from .runtime import RuntimeInfo, load_interpreter
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +65,11 @@ class Generator:
         self.scale = np.asarray(norm["scale"], dtype=np.float64)
         self.population_level = np.asarray(norm["population_level"], dtype=np.float64)
         self.priming: int = int(norm["priming_samples"])
-        self.runtime: RuntimeInfo = find_runtime(runtime)
-        try:
-            self._interp = self.runtime.interpreter_class(model_content=model.flatbuffer, num_threads=num_threads)
-            self._interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"{self.path}: the interpreter cannot load the model ({exc})") from None
-        self._bind()
+        self.runtime: RuntimeInfo
+        self.runtime, self._interp, sig = load_interpreter(model.flatbuffer, self.path, runtime, num_threads)
+        self._bind(sig)
 
-    def _bind(self) -> None:
-        sigs = self._interp._get_full_signature_list()
-        if not sigs:
-            raise ModelError(f"{self.path}: the model has no signature")
-        sig = next(iter(sigs.values()))
+    def _bind(self, sig: dict) -> None:
         ins, outs = sig["inputs"], sig["outputs"]
         need_in = ["x", "cond"] + [f"{s}{i}" for i in range(len(self.units)) for s in "hc"]
         need_out = ["logits", "mu", "log_sigma"] + [f"{s}{i}_out" for i in range(len(self.units)) for s in "hc"]

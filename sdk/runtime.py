@@ -6,7 +6,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from .errors import RuntimeUnavailableError
+from .errors import ModelError, RuntimeUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -54,3 +54,26 @@ def find_runtime(prefer: str | None = None) -> RuntimeInfo:
         "no TFLite interpreter available (pip install ai-edge-litert, or tflite-runtime on a phone): "
         + "; ".join(errors)
     )
+
+
+def load_interpreter(flatbuffer: bytes, path, runtime: str | None = None, num_threads: int = 1):
+    """Load ``flatbuffer`` into the available TFLite interpreter.
+
+    Returns:
+        ``(RuntimeInfo, interpreter, signature)`` where ``signature`` maps ``"inputs"`` and
+        ``"outputs"`` names to tensor indices (bind by name: file order is not declared order).
+
+    Raises:
+        RuntimeUnavailableError: no interpreter installed.
+        ModelError: the interpreter cannot load the model, or it has no signature.
+    """
+    info = find_runtime(runtime)
+    try:
+        interp = info.interpreter_class(model_content=flatbuffer, num_threads=num_threads)
+        interp.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(f"{path}: the interpreter cannot load the model ({exc})") from None
+    sigs = interp._get_full_signature_list()
+    if not sigs:
+        raise ModelError(f"{path}: the model has no signature")
+    return info, interp, next(iter(sigs.values()))

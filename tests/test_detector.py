@@ -77,8 +77,9 @@ def test_export_refuses_file_when_parity_fails(tiny_detector, tmp_path, monkeypa
 
 def test_export_refuses_file_when_runtime_newer_than_2_8(tiny_detector, tmp_path, monkeypatch):
     import converter.detector as cd
+    import converter.export as ce
 
-    monkeypatch.setattr(cd, "min_runtime_version", lambda flat: "2.17.0")
+    monkeypatch.setattr(ce, "min_runtime_version", lambda flat: "2.17.0")
     with pytest.raises(ExportError, match="needs TFLite runtime 2.17.0, newer than 2.8.0"):
         cd.export_detector(tiny_detector["run"], tmp_path, dtypes=("float32",))
     assert not list(tmp_path.glob("*.tflite"))
