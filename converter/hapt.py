@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from sdk.activities import ACTIVITIES
 from sdk.errors import DataError
 from sdk.recording import HAPT_RATE_HZ, read_hapt_raw
 
@@ -170,7 +169,3 @@ def normalisation_stats(ds: HaptDataset, priming: int) -> Normalisation:
     allx = np.concatenate([remove_level(e.xyz) for e in ds.experiments])
     level = np.concatenate([e.xyz for e in ds.experiments]).mean(axis=0)
     return Normalisation([float(s) for s in allx.std(axis=0)], [float(v) for v in level], priming)
-
-
-def activity_names() -> tuple[str, ...]:
-    return ACTIVITIES
