@@ -75,7 +75,8 @@ def check_runtime(flatbuffer: bytes, what: str) -> str:
 def closed_loop_parity(step_model, flatbuffer: bytes, units, mixtures: int, steps: int = PARITY_STEPS, seed: int = 0) -> float:
     """Run Keras and TFLite side by side for ``steps`` steps, each carrying its own state,
     feeding back a sample drawn from the Keras mixture; return the max abs difference of the
-    mixture mean (normalised frame). Non-finite TFLite output counts as infinite error."""
+    mixture mean (normalised frame). Non-finite TFLite output counts as infinite error. The
+    condition cycles through the activities; a gait clock part, if any, turns at 1.8 Hz."""
     from ai_edge_litert.interpreter import Interpreter
 
     from sdk.mdn import SamplingOptions, mixture_mean, sample_mixture
@@ -85,14 +86,17 @@ def closed_loop_parity(step_model, flatbuffer: bytes, units, mixtures: int, step
     sig = next(iter(interp._get_full_signature_list().values()))
     rng = np.random.default_rng(seed)
     k = len(ACTIVITIES)
+    width = int(step_model.get_layer("cond").output.shape[-1])
     ks = {f"{s}{i}": np.zeros((1, u), np.float32) for i, u in enumerate(units) for s in "hc"}
     ts = {name: v.copy() for name, v in ks.items()}
     x = np.zeros((1, 3), np.float32)
     worst = 0.0
     for t in range(steps):
-        cond = np.zeros((1, k), np.float32)
+        cond = np.zeros((1, width), np.float32)
         if t >= steps // 3:
             cond[0, 1 + (t // 20) % (k - 1)] = 1.0  # cycle through the activities
+            if width > k:
+                cond[0, k:] = np.sin(2 * np.pi * 1.8 * t / 50 + np.array([0.0, np.pi / 2]))
         kout = step_model({"x": x, "cond": cond, **ks}, training=False)
         kout = {n: np.asarray(v) for n, v in kout.items()}
         for name, v in {"x": x, "cond": cond, **ts}.items():
@@ -117,6 +121,24 @@ def closed_loop_parity(step_model, flatbuffer: bytes, units, mixtures: int, step
     return worst
 
 
+def population_cadence(ds) -> dict[str, dict]:
+    """Median step frequency and jitter of each dynamic activity over the segments of ``ds``
+    (the SDK's clock when the owner's cover bank is still empty)."""
+    from sdk.gait import DYNAMIC, cadence
+
+    out = {}
+    for name in DYNAMIC:
+        k = ACTIVITIES.index(name)
+        found = []
+        for e in ds.experiments:
+            edges = np.flatnonzero(np.diff(np.r_[0, (e.labels == k).astype(np.int8), 0]))
+            found += [cadence(e.xyz[a:b], ds.rate_hz) for a, b in zip(edges[::2], edges[1::2])]
+        found = [c for c in found if c is not None]
+        if found:
+            out[name] = {"step_hz": float(np.median([c.step_hz for c in found])), "jitter": float(np.median([c.jitter for c in found]))}
+    return out
+
+
 def generator_metadata(cfg, norm, run: dict, dtype: str, min_runtime: str) -> dict:
     import keras
     import tensorflow as tf
@@ -132,6 +154,9 @@ def generator_metadata(cfg, norm, run: dict, dtype: str, min_runtime: str) -> di
             "dense_activation": "sigmoid",
             "mixtures": cfg.mixtures,
             "window": cfg.window,
+            "clock": bool(cfg.clock),
+            "reference_samples": cfg.reference,
+            "input_noise": cfg.input_noise,
         },
         "rate_hz": HAPT_RATE_HZ,
         "axes": ["ax", "ay", "az"],
@@ -187,6 +212,8 @@ def export_generator(
         if not err <= PARITY_TOLERANCE[dtype]:
             raise ExportError(f"{dtype} export differs from Keras by {err:.3g} over {PARITY_STEPS} closed-loop steps (tolerance {PARITY_TOLERANCE[dtype]}); not written")
         meta = generator_metadata(cfg, norm, run, dtype, mrv)
+        if cfg.clock and calibration_data is not None:
+            meta["cadence"] = population_cadence(calibration_data.for_users(run["split"]["train"]))
         meta["parity"] = {"steps": PARITY_STEPS, "max_abs_error": err, "tolerance": PARITY_TOLERANCE[dtype]}
         path = out / f"{name}_{dtype}.tflite"
         path.write_bytes(pack_model(flat, meta))

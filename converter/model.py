@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from sdk.activities import ACTIVITIES
+from sdk.gait import CLOCK_WIDTH
 
 from .presets import GeneratorConfig
 
@@ -16,14 +17,19 @@ AXES = 3
 N_ACT = len(ACTIVITIES)
 
 
+def cond_width(cfg: GeneratorConfig) -> int:
+    """Width of the condition input: the activity one-hot, then the gait clock if any."""
+    return N_ACT + (CLOCK_WIDTH if cfg.clock else 0)
+
+
 def mdn_params_size(mixtures: int) -> int:
     return mixtures * (1 + 2 * AXES)
 
 
 def build_sequence_model(cfg: GeneratorConfig) -> keras.Model:
-    """Training model: (x[B,T,3], cond[B,T,K]) -> mixture parameters [B,T,M*(1+6)]."""
+    """Training model: (x[B,T,3], cond[B,T,C]) -> mixture parameters [B,T,M*(1+6)]."""
     x = keras.Input((None, AXES), name="x")
-    cond = keras.Input((None, N_ACT), name="cond")
+    cond = keras.Input((None, cond_width(cfg)), name="cond")
     h = keras.layers.Concatenate(name="concat")([x, cond])
     for i, units in enumerate(cfg.lstm_units):
         h = keras.layers.LSTM(units, return_sequences=True, name=f"lstm_{i}")(h)
@@ -58,11 +64,11 @@ def mdn_nll(target, params, mixtures: int):
 def build_step_model(seq_model: keras.Model, cfg: GeneratorConfig) -> keras.Model:
     """Single-step model with explicit state, weights copied from ``seq_model``.
 
-    Inputs ``x``(1,3), ``cond``(1,K), ``h{i}``/``c{i}`` per layer; outputs ``logits``(1,M),
+    Inputs ``x``(1,3), ``cond``(1,C) (see ``cond_width``), ``h{i}``/``c{i}`` per layer; outputs ``logits``(1,M),
     ``mu``(1,M*3), ``log_sigma``(1,M*3) and the new states ``h{i}_out``/``c{i}_out``.
     """
     x = keras.Input((AXES,), batch_size=1, name="x")
-    cond = keras.Input((N_ACT,), batch_size=1, name="cond")
+    cond = keras.Input((cond_width(cfg),), batch_size=1, name="cond")
     states = []
     for i, units in enumerate(cfg.lstm_units):
         states.append(

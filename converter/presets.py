@@ -17,6 +17,9 @@ class GeneratorConfig:
     learning_rate: float = 2e-3
     clip_norm: float = 1.0
     epochs: int = 15
+    clock: bool = True  # condition on the gait clock (sdk.gait) besides the activity
+    input_noise: float = 0.0  # std of Gaussian noise on teacher-forced inputs (normalised units)
+    reference: int = 0  # samples of a reference clip of the same person before each window (0: none)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -27,6 +30,7 @@ class GeneratorConfig:
     def from_dict(cls, d: dict) -> "GeneratorConfig":
         d = dict(d)
         d["lstm_units"] = tuple(d["lstm_units"])
+        d.setdefault("clock", False)  # runs written before the clock existed
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
@@ -34,9 +38,9 @@ PRESETS: dict[str, GeneratorConfig] = {
     # a few seconds of training, for tests
     "tiny": GeneratorConfig(lstm_units=(16,), dense_units=16, mixtures=3, window=32, batch_size=32, epochs=1),
     # the bundled default: trains on 2 CPU cores well inside 30 minutes (see README)
-    "default": GeneratorConfig(),
+    "default": GeneratorConfig(input_noise=0.3),
     # SenseGen as published: 3 x LSTM(256) -> Dense(128, sigmoid) -> MDN with 24 components
-    "paper": GeneratorConfig(lstm_units=(256, 256, 256), dense_units=128, mixtures=24, learning_rate=1e-3, epochs=20),
+    "paper": GeneratorConfig(lstm_units=(256, 256, 256), dense_units=128, mixtures=24, learning_rate=1e-3, epochs=20, input_noise=0.3),
 }
 
 

@@ -36,7 +36,7 @@ class TrainResult:
 
 def prepare_windows(ds: HaptDataset, users, cfg: GeneratorConfig, norm: Normalisation, seed: int, stride=None) -> WindowSet:
     exps = ds.for_users(users).experiments
-    return make_windows(exps, cfg.window, cfg.priming, norm.scale, stride=stride, seed=seed)
+    return make_windows(exps, cfg.window, cfg.priming, norm.scale, stride=stride, seed=seed, clock=cfg.clock, rate_hz=ds.rate_hz, reference=cfg.reference)
 
 
 def _nll_eval(model, ws: WindowSet, mixtures: int, batch: int = 256) -> float:
@@ -127,7 +127,7 @@ def train_generator(
         if distributed:
             opt.build(model.trainable_variables)
     m = cfg.mixtures
-    L, K = cfg.window + cfg.priming, train_ws.cond.shape[-1]
+    L, K = cfg.reference + cfg.window + cfg.priming, train_ws.cond.shape[-1]
     spec = [
         tf.TensorSpec((cfg.batch_size, L, 3), tf.float32),
         tf.TensorSpec((cfg.batch_size, L, K), tf.float32),
@@ -219,19 +219,23 @@ def train_generator(
     t0 = time.time()
     for epoch in range(int(epoch_var.numpy()), cfg.epochs):
         order = np.random.default_rng([seed, epoch]).permutation(len(train_ws)) if dp is None else None
+        noise_rng = np.random.default_rng([seed, epoch, 1])
+
+        def noisy(x):  # input noise: the model learns to recover from its own sampling errors
+            return x + (noise_rng.standard_normal(x.shape) * cfg.input_noise).astype(np.float32) if cfg.input_noise else x
         losses = []
         bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
         for b in bar:
             if dp_state is not None:
                 idx = dp_state.batch(epoch, b)
                 x, c, y, w = _padded(train_ws, idx, n_rep)
-                loss = float(dp_step(*feed((x, c, y, w))))
+                loss = float(dp_step(*feed((noisy(x), c, y, w))))
             elif distributed:
                 idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                loss = float(distributed_step(*feed((train_ws.inputs[idx], train_ws.cond[idx], train_ws.target[idx]))))
+                loss = float(distributed_step(*feed((noisy(train_ws.inputs[idx]), train_ws.cond[idx], train_ws.target[idx]))))
             else:
                 idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                loss = float(train_step(train_ws.inputs[idx], train_ws.cond[idx], train_ws.target[idx]))
+                loss = float(train_step(noisy(train_ws.inputs[idx]), train_ws.cond[idx], train_ws.target[idx]))
             losses.append(loss)
             if b % 10 == 0:
                 bar.set_postfix(nll=f"{loss:.3f}")

@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from .cover_bank import CoverBank, CoverBankError, CoverBankOptions
 from .errors import RateMismatchError, SampleValueError, StreamGapWarning, TimestampError
 from .generator import Generator, SyntheticStream
 from .mdn import SamplingOptions
@@ -36,7 +37,9 @@ class FilterOptions:
 
     Attributes:
         model: generator model file; ``None`` loads the bundled default.
-        cover_activity: the activity the synthetic data imitates (e.g. ``"WALKING"``).
+        cover_activity: the activity the synthetic data imitates (e.g. ``"WALKING"``);
+            ``None``: the cover of the detector's policy, else ``"WALKING"``. A value that
+            contradicts a policy's cover is an error.
         delay_s: release delay; a sample is released once this much later data was seen.
         crossfade_s: length of the blend from synthetic back to real data after a segment.
         seed: seeds the generator; segment ``k`` uses ``(seed, k)``.
@@ -49,10 +52,12 @@ class FilterOptions:
         runtime: force ``"ai_edge_litert"`` or ``"tflite_runtime"``.
         output_queue: when > 0, keep up to this many released samples for ``drain()``
             (for a UI thread reading what a sensor thread pushed).
+        cover_bank: keep the owner's recent released walking (``sdk.cover_bank``) and
+            generate replaced segments from it; ``None`` turns it off (population cover).
     """
 
     model: str | Path | None = None
-    cover_activity: str = "WALKING"
+    cover_activity: str | None = None
     delay_s: float = 3.0
     crossfade_s: float = 0.5
     seed: int = 0
@@ -62,6 +67,7 @@ class FilterOptions:
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
     runtime: str | None = None
     output_queue: int = 0
+    cover_bank: CoverBankOptions | None = field(default_factory=CoverBankOptions)
 
     def __post_init__(self) -> None:
         if not (self.delay_s >= 0 and self.crossfade_s >= 0):
@@ -110,6 +116,7 @@ class FilterStatus:
     segments: int
     faults: tuple[str, ...]
     runtime: str
+    bank_samples: int = 0  # samples of the owner's cover activity in the cover bank
 
 
 class PrivacyFilter:
@@ -135,8 +142,9 @@ class PrivacyFilter:
     ):
         self.options = options or FilterOptions()
         self.generator = generator or Generator(self.options.model, runtime=self.options.runtime)
-        self.generator.one_hot(self.options.cover_activity)  # validates the name
         self.sources = list(sources)
+        self.cover = _resolve_cover(self.options.cover_activity, self.sources)
+        self.generator.one_hot(self.cover)  # validates the name
         self.on_release = on_release
         rate = self.options.sample_rate_hz or self.generator.rate_hz
         if abs(rate / self.generator.rate_hz - 1) > 0.01:
@@ -165,6 +173,28 @@ class PrivacyFilter:
         self._faults: list[str] = []
         self._n_in = self._n_out = self._n_replaced = 0
         self._closed = False
+        self.bank = self._make_bank()
+
+    def _make_bank(self) -> CoverBank | None:
+        opts = self.options.cover_bank
+        if opts is None:
+            return None
+        detector = next((s.detector for s in self.sources if hasattr(getattr(s, "detector", None), "predict")), None)
+        try:
+            if detector is None:
+                from .detector import ActivityDetector
+
+                detector = ActivityDetector(runtime=self.options.runtime)
+            bank = CoverBank(self.cover, self.rate_hz, detector, opts)
+        except Exception as exc:  # no bank: segments fall back to population cover
+            self._fault(f"cover bank unavailable: {exc!r}")
+            return None
+        if opts.path is not None and Path(opts.path).exists():
+            try:
+                bank.load(opts.path)
+            except CoverBankError as exc:
+                self._fault(f"cover bank file refused, starting empty: {exc}")
+        return bank
 
     # -- public API -----------------------------------------------------------------------
 
@@ -228,7 +258,7 @@ class PrivacyFilter:
         with self._lock:
             return FilterStatus(
                 replacing=self._in_segment,
-                cover_activity=self.options.cover_activity,
+                cover_activity=self.cover,
                 samples_in=self._n_in,
                 samples_out=self._n_out,
                 samples_replaced=self._n_replaced,
@@ -236,6 +266,7 @@ class PrivacyFilter:
                 segments=self._segments,
                 faults=tuple(self._faults[-20:]),
                 runtime=f"{self.generator.runtime.name} {self.generator.runtime.version}",
+                bank_samples=self.bank.samples if self.bank is not None else 0,
             )
 
     @property
@@ -249,6 +280,11 @@ class PrivacyFilter:
         with self._lock:
             self._pending.clear()
             self._closed = True
+            if self.bank is not None and self.bank.options.path is not None:
+                try:
+                    self.bank.save(self.bank.options.path)
+                except OSError as exc:
+                    self._fault(f"could not save the cover bank: {exc!r}")
 
     def __enter__(self) -> "PrivacyFilter":
         return self
@@ -319,7 +355,7 @@ class PrivacyFilter:
         return self._fault_spans.contains(t) if self._fault_spans.items else False
 
     def _release(self, until: float) -> ReleasedBlock:
-        out_t, out_x, out_r = [], [], []
+        out_t, out_x, out_r, out_real = [], [], [], []
         pending = self._pending
         while pending and pending[0][0] <= until:
             t, x = pending.popleft()
@@ -332,8 +368,15 @@ class PrivacyFilter:
             out_t.append(t)
             out_x.append(y)
             out_r.append(replaced)
+            out_real.append(y is x)  # released as the real sample itself (no crossfade)
         if not out_t:
             return ReleasedBlock.empty()
+        if self.bank is not None:
+            try:
+                self.bank.add_released(np.asarray(out_t), np.asarray(out_x), np.asarray(out_real))
+            except Exception as exc:  # the bank only ever sees released data: failing it risks nothing
+                self._fault(f"cover bank failed, turned off: {exc!r}")
+                self.bank = None
         self._n_out += len(out_t)
         for src in self.sources:
             try:
@@ -358,11 +401,17 @@ class PrivacyFilter:
         self._segments += 1
         self._broken = False
         self._fallback = self._history[-1].copy() if self._history else self.generator.population_level.copy()
+        bank = self.bank
         try:
             stream = SyntheticStream(
-                self.generator, self.options.cover_activity, seed=[self.options.seed, self._segments], sampling=self.options.sampling
+                self.generator,
+                self.cover,
+                seed=[self.options.seed, self._segments],
+                sampling=self.options.sampling,
+                cadence=bank.cadence() if bank is not None else None,
             )
-            stream.prime(np.asarray(self._history) if self._history else np.empty((0, 3)))
+            reference = bank.clip() if bank is not None and bank.options.reference_s > 0 else None
+            stream.prime(np.asarray(self._history) if self._history else np.empty((0, 3)), reference=reference)
             self._stream = stream
         except Exception as exc:  # fail closed: hold the fallback for this segment
             self._fault(f"generator failed while priming segment {self._segments}: {exc!r}")
@@ -405,6 +454,19 @@ class PrivacyFilter:
         log.warning(message)
         self._faults.append(message)
         del self._faults[:-100]
+
+
+def _resolve_cover(cover: str | None, sources) -> str:
+    """The filter's cover activity: the option, else the policies' cover, else WALKING.
+
+    Raises:
+        ValueError: the option and a source's policy name different covers.
+    """
+    covers = {str(p.cover) for p in (getattr(s, "policy", None) for s in sources) if getattr(p, "cover", None)}
+    chosen = cover.strip().upper() if cover is not None else None
+    if len(covers) > 1 or (chosen is not None and covers and covers != {chosen}):
+        raise ValueError(f"conflicting cover activities: FilterOptions says {chosen}, the policies say {sorted(covers)}")
+    return chosen or (covers.pop() if covers else "WALKING")
 
 
 def filter_recording(t, xyz, options: FilterOptions | None = None, sources: Iterable[SensitivitySource] = (), generator: Generator | None = None) -> ReleasedBlock:

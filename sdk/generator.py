@@ -14,6 +14,7 @@ import numpy as np
 
 from .activities import activity_index
 from .errors import GeneratorFault, ModelError
+from .gait import CLOCK_WIDTH, DYNAMIC, Cadence, PhaseClock, clock_rows, phase_at_end, step_phase
 from .mdn import MixtureSampler, SamplingOptions
 from .model_file import read_model
 from .runtime import RuntimeInfo, load_interpreter
@@ -65,6 +66,11 @@ class Generator:
         self.scale = np.asarray(norm["scale"], dtype=np.float64)
         self.population_level = np.asarray(norm["population_level"], dtype=np.float64)
         self.priming: int = int(norm["priming_samples"])
+        self.clock_width: int = CLOCK_WIDTH if arch.get("clock") else 0
+        self.reference_samples: int = int(arch.get("reference_samples", 0))
+        self.cadences: dict[str, Cadence] = {
+            a: Cadence(float(c["step_hz"]), float(c["jitter"])) for a, c in self.metadata.get("cadence", {}).items()
+        }
         self.runtime: RuntimeInfo
         self.runtime, self._interp, sig = load_interpreter(model.flatbuffer, self.path, runtime, num_threads)
         self._bind(sig)
@@ -77,7 +83,7 @@ class Generator:
         if missing:
             raise ModelError(f"{self.path}: model tensors {missing} missing; metadata and file do not match")
         details = {d["index"]: d for d in self._interp.get_input_details()}
-        if tuple(details[ins["x"]]["shape"]) != (1, 3) or tuple(details[ins["cond"]]["shape"]) != (1, len(self.activities)):
+        if tuple(details[ins["x"]]["shape"]) != (1, 3) or tuple(details[ins["cond"]]["shape"]) != (1, len(self.activities) + self.clock_width):
             raise ModelError(f"{self.path}: input shapes do not match the metadata")
         self._in = {n: ins[n] for n in need_in}
         self._out = {n: outs[n] for n in need_out}
@@ -114,6 +120,18 @@ class Generator:
         table = self.metadata.get("sampling", {}).get("sigma_scale", {})
         return float(table.get(activity.strip().upper(), 1.0))
 
+    def uses_clock(self, activity: str | None) -> bool:
+        """Whether samples of ``activity`` are generated with a gait clock."""
+        return bool(self.clock_width) and activity is not None and activity.strip().upper() in DYNAMIC
+
+    def default_cadence(self, activity: str) -> Cadence:
+        """The population cadence of ``activity`` recorded at export (or a typical walk)."""
+        return self.cadences.get(activity.strip().upper(), Cadence(1.8, 0.08))
+
+    def condition(self, activity: str | None) -> np.ndarray:
+        """The model's condition row (C,) for ``activity`` (``None``: unknown), clock at zero."""
+        return np.concatenate([self.one_hot(activity), np.zeros(self.clock_width, np.float32)])
+
     def one_hot(self, activity: str | None) -> np.ndarray:
         v = np.zeros(len(self.activities), np.float32)
         if activity is not None:
@@ -124,29 +142,69 @@ class Generator:
 class SyntheticStream:
     """Synthetic samples that continue a real context.
 
-    ``prime(context)`` sets the level (mean of the context) and warms the LSTM state on it;
-    ``next()`` then returns one sample in g per call, conditioned on ``cover``. Values depend
-    only on the model, the context and the seed.
+    ``prime(context, reference)`` sets the level (mean of the context), starts the gait clock
+    and warms the LSTM state; ``next()`` then returns one sample in g per call, conditioned on
+    ``cover``. Values depend only on the model, the context, the reference, the cadence and
+    the seed.
+
+    Args:
+        generator: a loaded ``Generator``.
+        cover: the activity to imitate.
+        seed: anything ``numpy.random.default_rng`` takes.
+        sampling: temperature / sigma scale (default: the file's calibrated sigma scale).
+        cadence: the walker's step frequency and jitter (e.g. from their cover bank);
+            ``None``: the model's population cadence for ``cover``.
     """
 
-    def __init__(self, generator: Generator, cover: str, seed: int, sampling: SamplingOptions | None = None):
+    def __init__(
+        self, generator: Generator, cover: str, seed, sampling: SamplingOptions | None = None, cadence: Cadence | None = None
+    ):
         self.generator = generator
         self.cover = self.generator.one_hot(cover)
-        self._unknown = self.generator.one_hot(None)
+        self._unknown = generator.condition(None)
         sampling = sampling or SamplingOptions()
         if sampling.sigma_scale is None:
             sampling = replace(sampling, sigma_scale=generator.sigma_scale(cover))
         self.sampling = sampling
+        self._seed = [int(v) for v in np.atleast_1d(seed)]
         self._sample = MixtureSampler(seed, self.sampling)
+        self.cadence = (cadence or generator.default_cadence(cover)) if generator.uses_clock(cover) else None
+        self._clock: PhaseClock | None = None
+        self._cover_cond = generator.condition(cover)
         self.level = generator.population_level.copy()
         self.state = generator.zero_state()
         self._last_z = np.zeros(3)
 
-    def prime(self, context: np.ndarray) -> None:
-        """Warm up on the last ``priming`` rows of ``context`` (n, 3) in g; n may be 0."""
+    def prime(self, context: np.ndarray, reference: np.ndarray | None = None) -> None:
+        """Warm up on the last ``priming`` rows of ``context`` (n, 3) in g (n may be 0).
+
+        A model trained with reference clips (``reference_samples`` > 0) first reads one:
+        the last ``reference_samples + 1`` rows of ``reference`` (real samples of the cover
+        activity, e.g. from the owner's cover bank) in their own level-removed frame with
+        the cover's condition and their own clock, or zeros when ``reference`` is missing or
+        shorter, as in training. Other models ignore ``reference``."""
         g = self.generator
-        ctx = np.asarray(context, np.float64)[-g.priming :]
+        ctx = np.asarray(context, np.float64)
         self.state = g.zero_state()
+        n = g.reference_samples
+        if n:
+            zr = np.zeros((n, 3))
+            cond = np.zeros((n, len(self._unknown)), np.float32)
+            if reference is not None and len(reference) >= n + 1:
+                ref = np.asarray(reference, np.float64)[-(n + 1) :]
+                zr = ((ref - ref.mean(axis=0)) / g.scale)[:-1]
+                cond[:] = self._cover_cond
+                if self.cadence is not None:
+                    cond[:, len(self.cover) :] = clock_rows(step_phase(ref, g.rate_hz)[0])[1:]
+            for row, c in zip(zr, cond):
+                _, self.state = g.step(row, c, self.state)
+        if self.cadence is not None:
+            psi0 = phase_at_end(ctx, self.cadence.step_hz, g.rate_hz) if len(ctx) >= g.rate_hz / 2 else None
+            rng = np.random.default_rng(self._seed + [1])
+            if psi0 is None:
+                psi0 = float(rng.uniform(0, 2 * np.pi))
+            self._clock = PhaseClock(self.cadence, g.rate_hz, rng, psi0 + 2 * np.pi * self.cadence.step_hz / g.rate_hz)
+        ctx = ctx[-g.priming :]
         if len(ctx) == 0:
             self.level = g.population_level.copy()
             self._last_z = np.zeros(3)
@@ -157,6 +215,17 @@ class SyntheticStream:
             _, self.state = g.step(row, self._unknown, self.state)
         self._last_z = z[-1]
 
+    def _cond_rows(self, k: int) -> np.ndarray:
+        """The condition rows (k, C) of the next ``k`` generated samples: the cover's one-hot,
+        then the clock (advances the clock)."""
+        rows = np.repeat(self._cover_cond[None], k, axis=0)
+        if self.cadence is not None:
+            if self._clock is None:  # never primed: start at a seeded phase
+                rng = np.random.default_rng(self._seed + [1])
+                self._clock = PhaseClock(self.cadence, self.generator.rate_hz, rng, float(rng.uniform(0, 2 * np.pi)))
+            rows[:, len(self.cover) :] = self._clock.rows(k)
+        return rows
+
     def next(self) -> np.ndarray:
         """The next synthetic sample in g.
 
@@ -164,8 +233,9 @@ class SyntheticStream:
             GeneratorFault: the interpreter failed or returned non-finite values.
         """
         g = self.generator
+        cond = self._cond_rows(1)[0]
         try:
-            out, state = g.step(self._last_z, self.cover, self.state)
+            out, state = g.step(self._last_z, cond, self.state)
         except Exception as exc:  # any interpreter failure is a generator fault
             raise GeneratorFault(f"generator step failed: {exc!r}") from exc
         z = self._sample(out.logits, out.mu, out.log_sigma).astype(np.float64)

@@ -44,7 +44,7 @@ def test_numpy_step_matches_float32_tflite(tiny_export, rng):
     n = NumpyStep(tiny_export["dir"] / "generator_weights.npz")
     sg, sn = g.zero_state(), n.zero_state()
     for i in range(100):
-        x, c = rng.normal(size=3), g.one_hot("SITTING" if i % 2 else None)
+        x, c = rng.normal(size=3), g.condition("SITTING" if i % 2 else None)
         og, sg = g.step(x, c, sg)
         on, sn = n.step(x, c, sn)
         np.testing.assert_allclose(og.mu, on.mu, atol=1e-4)

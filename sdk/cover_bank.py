@@ -1,0 +1,226 @@
+"""The cover bank: the owner's own recent walking (or whatever the cover activity is), kept so
+that a replaced segment continues *this* person's gait rather than a population average.
+
+Only samples the filter has already **released as real** ever enter the bank, and only in
+windows that the activity detector labels as the cover activity with high confidence. The
+bank therefore holds nothing an app has not already received, and a replaced segment that
+is primed on it still depends only on (model, seed, samples released before the segment):
+noninterference holds with or without a bank.
+
+Memory is bounded: ``capacity_s`` seconds of 3-axis float64 samples (60 s at 50 Hz: 72 KB),
+the oldest dropped first (recent first: the phone's placement changes between recordings).
+The bank may be saved to a file the app owns and restored later; a corrupt or foreign file
+is refused with ``CoverBankError`` and leaves the bank empty.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SenseGenError
+from .gait import Cadence, cadence
+
+log = logging.getLogger(__name__)
+
+BANK_FORMAT = "sensegen-cover-bank"
+BANK_FORMAT_VERSION = 1
+
+
+class CoverBankError(SenseGenError, ValueError):
+    """A cover-bank file is unreadable, corrupt, or belongs to another cover or rate."""
+
+
+@dataclass(frozen=True)
+class CoverBankOptions:
+    """How the filter keeps and uses the owner's cover bank.
+
+    Attributes:
+        capacity_s: seconds of cover-activity samples kept (oldest dropped first).
+        min_confidence: detector probability of the cover activity needed to keep a window.
+        reference_s: seconds of the most recent bank clip a replaced segment is primed on
+            (0: the bank only sets the cadence of the gait clock).
+        min_clip_s: a clip shorter than this is not used.
+        path: a file the app owns, restored when the filter starts and written by
+            ``PrivacyFilter.close()``; ``None`` keeps the bank in memory only.
+    """
+
+    capacity_s: float = 60.0
+    min_confidence: float = 0.8
+    reference_s: float = 5.0
+    min_clip_s: float = 2.6
+    path: str | Path | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.capacity_s > 0 and 0 <= self.min_confidence <= 1 and self.reference_s >= 0 and self.min_clip_s > 0):
+            raise ValueError(
+                "cover bank needs capacity_s > 0, 0 <= min_confidence <= 1, reference_s >= 0 and min_clip_s > 0, got "
+                f"{self.capacity_s}, {self.min_confidence}, {self.reference_s}, {self.min_clip_s}"
+            )
+
+
+class CoverBank:
+    """A bounded store of the owner's released real samples of the cover activity.
+
+    Args:
+        cover: the cover activity (a name the detector knows).
+        rate_hz: the stream's sample rate.
+        detector: an ``ActivityDetector`` (``classes``, ``window``, ``hop``, ``predict``).
+        options: ``CoverBankOptions``.
+    """
+
+    def __init__(self, cover: str, rate_hz: float, detector, options: CoverBankOptions | None = None):
+        self.cover = cover
+        self.rate_hz = float(rate_hz)
+        self.options = options or CoverBankOptions()
+        self.detector = detector
+        self._cover_index = list(detector.classes).index(cover)
+        self._window, self._hop = int(detector.window), int(detector.hop)
+        self._capacity = int(round(self.options.capacity_s * self.rate_hz))
+        self._max_dt = 1.5 / self.rate_hz
+        self.clear()
+
+    # -- filling -----------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Forget everything (the store and the run being classified)."""
+        self._runs: list[np.ndarray] = []  # contiguous clips, oldest first
+        self._stored = 0
+        self._recent = np.empty((0, 3))  # the current run of released real samples, not yet judged
+        self._recent_end_t = -np.inf
+        self._judged = 0  # samples of _recent already covered by a classified window's end
+        self._open = False  # the last stored run can be extended (the previous window was kept)
+        self._cadence: Cadence | None = None
+        self._cadence_stale = True
+
+    def add_released(self, t: np.ndarray, xyz: np.ndarray, real: np.ndarray) -> None:
+        """Offer a released block: ``t`` (n,), ``xyz`` (n, 3) and ``real`` (n,) bool, True
+        where the released sample is the real input sample itself (not synthetic, not a
+        crossfade). Only runs of real samples are classified and possibly kept."""
+        real = np.asarray(real, bool)
+        if not len(real):
+            return
+        edges = np.flatnonzero(np.diff(np.r_[0, real.astype(np.int8), 0]))
+        if not real[0]:
+            self._break_run()
+        for a, b in zip(edges[::2], edges[1::2]):
+            if a > 0 or float(t[0]) - self._recent_end_t > self._max_dt:
+                self._break_run()
+            self._extend(np.asarray(xyz[a:b], np.float64))
+            self._recent_end_t = float(t[b - 1])
+            if b < len(real):
+                self._break_run()
+
+    def _break_run(self) -> None:
+        self._recent, self._judged, self._open = np.empty((0, 3)), 0, False
+        self._recent_end_t = -np.inf
+
+    def _extend(self, x: np.ndarray) -> None:
+        w, hop = self._window, self._hop
+        rec = np.concatenate([self._recent, x])
+        ends = []
+        nxt = max(w, self._judged + hop) if self._judged else w
+        while nxt <= len(rec):
+            ends.append(nxt)
+            nxt += hop
+        if ends:
+            probs = self.detector.predict(np.stack([rec[e - w : e] for e in ends]))
+            for e, p in zip(ends, probs):
+                keep = bool(np.all(np.isfinite(p)) and int(np.argmax(p)) == self._cover_index and p[self._cover_index] >= self.options.min_confidence)
+                if keep:
+                    new = rec[max(e - w, self._judged if self._open else e - w) : e]
+                    self._store(new, extend=self._open)
+                self._open, self._judged = keep, e
+        drop = max(0, len(rec) - w)
+        self._recent, self._judged = rec[drop:], max(0, self._judged - drop)
+
+    def _store(self, x: np.ndarray, extend: bool) -> None:
+        if extend and self._runs:
+            self._runs[-1] = np.concatenate([self._runs[-1], x])
+        else:
+            self._runs.append(x.copy())
+        self._stored += len(x)
+        while self._stored > self._capacity:
+            over = self._stored - self._capacity
+            first = self._runs[0]
+            if len(first) <= over:
+                self._runs.pop(0)
+                self._stored -= len(first)
+            else:
+                self._runs[0] = first[over:]
+                self._stored -= over
+        self._cadence_stale = True
+
+    # -- using -------------------------------------------------------------------------------
+
+    @property
+    def samples(self) -> int:
+        """Samples held."""
+        return self._stored
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the samples (bounded by ``capacity_s``)."""
+        return sum(r.nbytes for r in self._runs)
+
+    def clip(self, seconds: float | None = None) -> np.ndarray | None:
+        """The last ``seconds`` (default ``reference_s``) of the most recent run long enough
+        to use, or ``None`` when the bank has none."""
+        n = int(round((self.options.reference_s if seconds is None else seconds) * self.rate_hz))
+        need = int(round(self.options.min_clip_s * self.rate_hz))
+        for run in reversed(self._runs):
+            if len(run) >= need:
+                return run[-n:].copy() if n > 0 else None
+        return None
+
+    def cadence(self) -> Cadence | None:
+        """The owner's step frequency and jitter over the bank's longest recent runs."""
+        if self._cadence_stale:
+            runs = [r for r in self._runs if len(r) >= 2 * self.rate_hz]
+            found = [c for c in (cadence(r, self.rate_hz) for r in runs[-6:]) if c is not None]
+            self._cadence = (
+                Cadence(float(np.median([c.step_hz for c in found])), float(np.median([c.jitter for c in found]))) if found else None
+            )
+            self._cadence_stale = False
+        return self._cadence
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        """Write the store to ``path`` atomically (numpy ``.npz``, no pickles)."""
+        header = {"format": BANK_FORMAT, "format_version": BANK_FORMAT_VERSION, "cover": self.cover, "rate_hz": self.rate_hz}
+        arrays = {f"run{i}": r for i, r in enumerate(self._runs)}
+        buf = io.BytesIO()
+        np.savez(buf, header=np.frombuffer(json.dumps(header).encode(), np.uint8), **arrays)
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.partial")
+        tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, path)
+
+    def load(self, path: str | Path) -> None:
+        """Replace the store with the file's.
+
+        Raises:
+            CoverBankError: unreadable, corrupt, or written for another cover or rate; the
+                bank is then empty.
+        """
+        self.clear()
+        try:
+            with np.load(Path(path), allow_pickle=False) as data:
+                header = json.loads(bytes(data["header"]).decode())
+                runs = [np.asarray(data[k], np.float64) for k in sorted((k for k in data.files if k.startswith("run")), key=lambda k: int(k[3:]))]
+        except Exception as exc:
+            raise CoverBankError(f"{path}: not a readable cover-bank file ({type(exc).__name__}: {exc})") from None
+        if header.get("format") != BANK_FORMAT or header.get("format_version") != BANK_FORMAT_VERSION:
+            raise CoverBankError(f"{path}: not a cover-bank file of format {BANK_FORMAT} v{BANK_FORMAT_VERSION} ({header.get('format')!r} v{header.get('format_version')!r})")
+        if header.get("cover") != self.cover or abs(float(header.get("rate_hz", 0)) - self.rate_hz) > 1e-6:
+            raise CoverBankError(f"{path}: bank of {header.get('cover')} at {header.get('rate_hz')} Hz, not {self.cover} at {self.rate_hz:g} Hz")
+        if any(r.ndim != 2 or r.shape[1] != 3 or not np.isfinite(r).all() for r in runs):
+            raise CoverBankError(f"{path}: corrupt cover-bank samples (need finite (n, 3) arrays)")
+        for r in runs:
+            self._store(r, extend=False)

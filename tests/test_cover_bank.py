@@ -1,0 +1,211 @@
+"""The cover bank (personal cover): what enters it, noninterference with it, cold start,
+no copying, bounded memory, persistence, and the filter's cover activity."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sdk.cover_bank import CoverBank, CoverBankError, CoverBankOptions
+from sdk.detector import ActivityDetector, DetectorSource
+from sdk.filter import FilterOptions, PrivacyFilter, filter_recording
+from sdk.gait import Cadence, cadence
+from sdk.generator import Generator, SyntheticStream
+from sdk.policy import Policy
+from sdk.sensitivity import PrivateSpans
+
+from .conftest import stream_of
+
+START = 8600  # exp05_user03 from here: walking 0-23 s and 33-54 s, then stairs from 108 s
+SPANS = [(40.0, 47.0), (95.0, 101.0)]
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return Generator()
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return ActivityDetector()
+
+
+@pytest.fixture(scope="module")
+def walking(hapt_root):
+    """128 s of a held-out user's stream with two walking bouts and stairs."""
+    t, xyz = stream_of(hapt_root / "RawData" / "acc_exp05_user03.txt")
+    t, xyz = t[START : START + 6400], xyz[START : START + 6400]
+    return t - t[0], xyz
+
+
+def inside(t, spans):
+    m = np.zeros(len(t), bool)
+    for a, b in spans:
+        m |= (t >= a) & (t <= b)
+    return m
+
+
+def run_filter(generator, t, xyz, spans, block=25, **opts):
+    f = PrivacyFilter(FilterOptions(seed=3, **opts), [PrivateSpans(spans)], generator=generator)
+    blocks = [f.push_block(t[i : i + block], xyz[i : i + block]) for i in range(0, len(t), block)]
+    blocks.append(f.flush())
+    return f, blocks
+
+
+def test_only_released_real_samples_enter_the_bank(generator, walking):
+    t, xyz = walking
+    f, blocks = run_filter(generator, t, xyz, SPANS)
+    out_x = np.concatenate([b.xyz for b in blocks])
+    out_r = np.concatenate([b.replaced for b in blocks])
+    assert f.bank.samples > 1000, "the walking bouts should fill the bank"
+    real_rows = {tuple(r) for r in out_x[~out_r & ~inside(t, SPANS)]}
+    secret_rows = {tuple(r) for r in xyz[inside(t, SPANS)]}
+    stored = np.concatenate(f.bank._runs)
+    assert all(tuple(r) in real_rows for r in stored)
+    assert not any(tuple(r) in secret_rows for r in stored)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(noise_seed=st.integers(0, 2**31), scale=st.sampled_from([0.0, 1.0, 30.0]), walk=st.booleans())
+def test_released_stream_with_bank_is_independent_of_sensitive_samples(generator, walking, noise_seed, scale, walk):
+    t, xyz = walking
+    m = inside(t, SPANS)
+    altered = xyz.copy()
+    if walk:  # the secret is real walking of the same person: tempting for a bank
+        altered[m] = xyz[np.flatnonzero(~m)[: m.sum()]]
+    else:
+        altered[m] = np.random.default_rng(noise_seed).normal(size=(m.sum(), 3)) * scale
+    f1, base = run_filter(generator, t, xyz, SPANS)
+    f2, other = run_filter(generator, t, altered, SPANS)
+    for a, b in zip(base, other):
+        np.testing.assert_array_equal(a.xyz, b.xyz)
+        np.testing.assert_array_equal(a.replaced, b.replaced)
+    assert f1.bank.samples == f2.bank.samples > 0
+
+
+def test_cold_start_matches_filter_without_bank(generator, walking):
+    """A segment before any cover sample was released is generated as without a bank."""
+    t, xyz = walking
+    spans = [(3.0, 8.0)]  # inside the first walking bout: nothing is in the bank yet
+    _, with_bank = run_filter(generator, t[:600], xyz[:600], spans)
+    _, without = run_filter(generator, t[:600], xyz[:600], spans, cover_bank=None)
+    np.testing.assert_array_equal(np.concatenate([b.xyz for b in with_bank]), np.concatenate([b.xyz for b in without]))
+
+
+def test_bank_sets_the_owners_cadence(generator, walking):
+    t, xyz = walking
+    f, _ = run_filter(generator, t, xyz, SPANS)
+    own = cadence(xyz[:1150])  # the first walking bout
+    got = f.bank.cadence()
+    assert got is not None and abs(got.step_hz - own.step_hz) < 0.1
+
+
+def test_segments_do_not_replay_the_bank(generator, walking):
+    """Generated windows are no closer to their nearest bank window than the same person's
+    real walking windows are (a generator that replays the bank fails this)."""
+    from converter.evaluation.tells import nearest_distances
+
+    t, xyz = walking
+    f, _ = run_filter(generator, t, xyz, SPANS)
+    bank = np.concatenate(f.bank._runs)
+    s = SyntheticStream(generator, "WALKING", seed=1, cadence=f.bank.cadence())
+    s.prime(xyz[1590:1640], reference=f.bank.clip())
+    fake = np.array([s.next() for _ in range(640)])
+    real = xyz[1700:2340]  # second walking bout, not in the bank when it was generated... nor now
+    d_fake, d_real = nearest_distances(fake, bank), nearest_distances(real, bank)
+    assert np.median(d_fake) >= 0.8 * np.median(d_real)
+    replay = bank[200:840]
+    assert np.median(nearest_distances(replay, bank)) < 0.1 * np.median(d_real)
+
+
+def test_bank_memory_is_bounded(detector, walking):
+    t, xyz = walking
+    bank = CoverBank("WALKING", 50.0, detector, CoverBankOptions(capacity_s=10.0))
+    for i in range(0, len(t), 50):
+        bank.add_released(t[i : i + 50], xyz[i : i + 50], np.ones(len(t[i : i + 50]), bool))
+    assert 0 < bank.samples <= 500
+    assert bank.nbytes <= 500 * 3 * 8
+
+
+def test_bank_ignores_synthetic_and_crossfaded_samples(detector, walking):
+    t, xyz = walking
+    bank = CoverBank("WALKING", 50.0, detector)
+    bank.add_released(t[:1100], xyz[:1100], np.zeros(1100, bool))
+    assert bank.samples == 0
+    real = np.ones(1100, bool)
+    real[::100] = False  # a non-real sample every 2 s: no window of 128 real samples
+    bank.add_released(t[:1100], xyz[:1100], real)
+    assert bank.samples == 0
+
+
+def test_bank_save_load_round_trip_and_clear(detector, walking, tmp_path):
+    t, xyz = walking
+    bank = CoverBank("WALKING", 50.0, detector)
+    bank.add_released(t[:1100], xyz[:1100], np.ones(1100, bool))
+    assert bank.samples > 0
+    bank.save(tmp_path / "bank.npz")
+    other = CoverBank("WALKING", 50.0, detector)
+    other.load(tmp_path / "bank.npz")
+    np.testing.assert_array_equal(np.concatenate(other._runs), np.concatenate(bank._runs))
+    other.clear()
+    assert other.samples == 0 and other.clip() is None and other.cadence() is None
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [(b"not a bank", "not a readable cover-bank file"), (None, "bank of SITTING")],
+)
+def test_corrupt_or_foreign_bank_file_is_refused_empty(detector, walking, tmp_path, content, match):
+    t, xyz = walking
+    path = tmp_path / "bank.npz"
+    if content is None:
+        foreign = CoverBank("SITTING", 50.0, detector)
+        foreign.save(path)
+    else:
+        path.write_bytes(content)
+    bank = CoverBank("WALKING", 50.0, detector)
+    bank.add_released(t[:1100], xyz[:1100], np.ones(1100, bool))
+    with pytest.raises(CoverBankError, match=match):
+        bank.load(path)
+    assert bank.samples == 0
+
+
+def test_filter_with_corrupt_bank_file_starts_empty_and_saves_on_close(generator, walking, tmp_path):
+    t, xyz = walking
+    path = tmp_path / "bank.npz"
+    path.write_bytes(b"garbage")
+    f = PrivacyFilter(FilterOptions(cover_bank=CoverBankOptions(path=path)), [PrivateSpans(SPANS)], generator=generator)
+    assert f.status.bank_samples == 0 and any("cover bank file refused" in m for m in f.status.faults)
+    f.push_block(t, xyz)
+    f.flush()
+    f.close()
+    g = PrivacyFilter(FilterOptions(cover_bank=CoverBankOptions(path=path)), generator=generator)
+    assert g.status.bank_samples == f.bank.samples > 0
+
+
+def test_policy_cover_is_used_and_a_conflict_is_an_error(generator):
+    src = DetectorSource(Policy(("WALKING_UPSTAIRS",), "SITTING"))
+    assert PrivacyFilter(FilterOptions(), [src], generator=generator).cover == "SITTING"
+    assert PrivacyFilter(FilterOptions(cover_activity="sitting"), [src], generator=generator).cover == "SITTING"
+    with pytest.raises(ValueError, match="conflicting cover activities"):
+        PrivacyFilter(FilterOptions(cover_activity="WALKING"), [src], generator=generator)
+
+
+def test_policy_cover_reaches_the_generated_data(generator, walking):
+    """A policy whose cover is SITTING gets still, sitting-like data, not walking."""
+    t, xyz = walking
+    pol = Policy(("WALKING",), "SITTING")
+    out = filter_recording(t[:1200], xyz[:1200], FilterOptions(seed=1), [DetectorSource(pol)], generator=generator)
+    replaced = out.xyz[out.replaced]
+    assert len(replaced) > 250
+    assert replaced[50:].std(axis=0).max() < 0.5 * xyz[:1150].std(axis=0).max()
+
+
+def test_phase_clock_follows_the_cadence():
+    from sdk.gait import PhaseClock, step_phase
+
+    rows = PhaseClock(Cadence(1.7, 0.0), 50.0, seed=0).rows(500)
+    psi = np.unwrap(np.arctan2(rows[:, 0], rows[:, 1]))
+    assert abs((psi[-1] - psi[0]) / (2 * np.pi) / (499 / 50) - 1.7) < 1e-6
+    sig = np.stack([1 + 0.3 * rows[:, 1], np.zeros(500), np.zeros(500)], axis=1)
+    est = step_phase(sig)[0][100:400]
+    assert np.abs(np.angle(np.exp(1j * (est - np.arctan2(rows[100:400, 0], rows[100:400, 1]))))).max() < 0.05
