@@ -8,6 +8,11 @@ Two kinds of runs, every replacement method seeing the same masks:
   replaced by A (oracle mask from the labels). Generated windows of user u are judged
   against u's own real windows of A — what an app sees (DESIGN.md: realism is dominated by
   the person).
+* **personal cover** (``evaluation.tells``): every other segment of the cover activity is
+  replaced, so the filter's cover bank fills from the released ones as on a phone; replaced
+  windows are judged against the real windows at the same positions, next to the judges'
+  floor (real walking of the same recording in their place), with the tells (features that
+  separate them) — the product (bank on) and population priming (bank off) side by side.
 * **privacy** (the policy, e.g. hide WALKING_UPSTAIRS as WALKING): the bundled detector
   decides the mask at each release delay, exactly as ``PrivacyFilter`` asks it; the released
   streams meet an attacker, a utility classifier and a splice detector trained by others.
@@ -77,6 +82,7 @@ class EvaluationConfig:
     lstm_epochs: int = 12
     lstm_units: int = 32
     seed: int = 0
+    personal_cover: bool = True  # the personal-cover protocol (tells, floor, bank on/off)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -97,9 +103,11 @@ def _bar(iterable, progress: bool, desc: str, total=None):
 
 
 def default_methods(generator: Generator, reference: Sequence[Stream], crossfade_s: float) -> list[ReplacementMethod]:
-    """SenseGen through the filter, and the two baselines."""
+    """SenseGen through the filter (the product: with the owner's cover bank), SenseGen
+    primed on the live context only (population cover), and the two baselines."""
     return [
         SenseGenMethod(generator, crossfade_s=crossfade_s),
+        SenseGenMethod(generator, crossfade_s=crossfade_s, name="sensegen-population", cover_bank=None),
         GaussianBaseline(reference, crossfade_s=crossfade_s),
         ReplayBaseline(reference, crossfade_s=crossfade_s),
     ]
@@ -227,6 +235,12 @@ def privacy_metrics(
         neg = (w.replaced == 0) & (w.label == cover) & (w.purity >= 0.8)
         sel = pos | neg
         row["splice_detector"] = M.splice_detector_auc(w.xyz[sel], pos[sel], w.user[sel], seed=cfg.seed)
+        # what an app that keeps the stream sees: replaced windows vs the same user's released
+        # real cover windows (groups hold one kind only here, which biases the judge down)
+        fake_w, real_w = w.subset(w.replaced == 1.0), w.subset(neg & (w.purity == 1.0))
+        row["released_cover_judge"] = M.feature_discriminator(
+            real_w.xyz, fake_w.xyz, real_w.group, fake_w.group, real_w.user, fake_w.user, folds=cfg.folds, seed=cfg.seed
+        ).to_dict()
     return out, main_released
 
 
@@ -270,6 +284,7 @@ def summarise(results: dict, cfg: EvaluationConfig) -> dict:
             row["leak_after_grace_fraction"] = main.get("after_grace_fraction")
             row["leak_after_grace_by_delay"] = {d: v["after_grace_fraction"] for d, v in p["leaks"].items()}
             row["leak_by_delay"] = {d: v["fraction"] for d, v in p["leaks"].items()}
+            row["released_cover_feature_judge"] = p.get("released_cover_judge", {}).get("accuracy")
         checks = {}
         if f"lstm_discriminator_pooled" in row:
             worst = max((v for v in row["lstm_discriminator"].values() if np.isfinite(v)), default=float("nan"))
@@ -337,6 +352,12 @@ def run_evaluation(
     real, fake = realism_windows(streams, methods, cfg.realism_activities, cfg, progress)
     results["realism"] = realism_metrics(real, fake, cfg, progress)
     results["timing"]["realism_s"] = time.time() - t
+    if cfg.personal_cover:
+        from .evaluation.tells import personal_cover_report
+
+        t = time.time()
+        results["personal_cover"] = personal_cover_report(streams, methods, cfg.cover, seed=cfg.seed, lstm=cfg.lstm)
+        results["timing"]["personal_cover_s"] = time.time() - t
     t = time.time()
     classifiers = reference_classifiers(reference, policy, cfg)
     delays = sorted(set(map(float, cfg.delays)) | {float(cfg.delay_s)})

@@ -238,6 +238,29 @@ def write_report(path: Path, results: dict, cfg) -> None:
     lines += ["", "LSTM disc. worst: the highest held-out accuracy over the cover activities (pooled: over all windows). "
               "*Splice AUC as separability max(AUC, 1 − AUC) of a leave-one-user-out detector; "
               "the raw AUC is in `results.json` (below 0.5 means the detector is consistently wrong on new users)."]
+    pc = results.get("personal_cover")
+    if pc:
+        from .tells import format_report
+
+        lines += [
+            "",
+            f"## Personal cover: replaced {pc['cover']} vs the same person's real {pc['cover']}",
+            "",
+            "Every other segment of the cover activity replaced through the filter (the released ones fill the cover "
+            "bank, as on a phone); replaced windows judged against the real windows at the same positions, user-relative, "
+            "grouped folds. The floor row puts real walking of the same recording's other segments in their place: what a "
+            "perfect generator of this person scores. Targets: feature judge ≤ 0.75, LSTM judge ≤ 0.70. Columns after the "
+            "judges: medians of the tells (DESIGN.md).",
+            "",
+            format_report(pc),
+            "",
+            "What separates the product's replaced windows from real ones (random-forest importance, medians real → replaced): "
+            + "; ".join(f"{t['feature']} {t['real']:.2f} → {t['replaced']:.2f}" for t in pc.get("top_tells", [])),
+        ]
+    judged = {m: r.get("released_cover_feature_judge") for m, r in s.items() if r.get("released_cover_feature_judge") is not None}
+    if judged:
+        lines += ["", "Privacy run, replaced windows vs the same users' released real cover windows (feature judge; "
+                  "groups hold one kind only, which biases it down): " + ", ".join(f"{m} {_f(v)}" for m, v in judged.items())]
     raw = results.get("privacy", {}).get("raw", {})
     if raw:
         lines += ["", f"On the raw streams (no filter) the attacker's recall is {_f(raw['attacker'].get('recall'))} "

@@ -3,10 +3,10 @@ the judges' floor, and the "tells" (features that separate replaced from real wi
 
 Protocol (DESIGN.md, "The judge's floor"): in each held-out recording every other segment of
 the cover activity is replaced (the others are released as real, so the filter's cover bank
-fills as on a phone); each replaced window is judged against the real window that stood at
+fills as on a phone; each recording runs twice, odd then even segments replaced); each replaced window is judged against the real window that stood at
 the same position (real and replaced windows of one position share a fold group). The floor
-is the same judgement with the replaced segments filled by real walking of the *other*
-segments of the same recording: what a perfect generator of this person would score (≈ 0.5).
+is the same judgement with the odd segments filled by real walking of the even segments of
+the same recording: what a perfect generator of this person would score (≈ 0.5).
 Every replacement runs through the shipped ``PrivacyFilter`` (``SenseGenMethod``).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .streams import Released, ReplacementMethod, Stream, Windows, cut, label_ma
 
 #: the features DESIGN.md names as the tells of generated walking, reported for every method
 TELL_FEATURES = ("mag_band0", "mag_band1", "vert_band0", "vert_band1", "corr_xz", "corr_xy", "mag_acf15", "horiz_acf10", "std_x", "mag_absdiff")
-WINDOW, HOP = 128, 64
+WINDOW, HOP = 128, 32
 
 
 def alternate_mask(stream: Stream, cover: str, first_replaced: int = 1) -> np.ndarray:
@@ -80,23 +80,31 @@ class JudgedMethod:
         return dict(self.__dict__)
 
 
-def released_pairs(streams: Sequence[Stream], method: ReplacementMethod, cover: str, seed: int = 0) -> tuple[Windows, Windows]:
-    """All matched (real, replaced) windows of ``method`` over ``streams``."""
+def released_pairs(
+    streams: Sequence[Stream], method: ReplacementMethod, cover: str, seed: int = 0, parities: Sequence[int] = (1, 0)
+) -> tuple[Windows, Windows]:
+    """All matched (real, replaced) windows of ``method`` over ``streams``: each stream is
+    released once per parity, with the odd (1) and then the even (0) runs of ``cover``
+    replaced."""
     real, fake = [], []
     for si, s in enumerate(streams):
-        mask = alternate_mask(s, cover)
-        if not mask.any():
-            continue
-        r, f = matched_windows(s, method.release(s, mask, cover, seed + si), cover, si * 1_000_000)
-        real.append(r)
-        fake.append(f)
+        for parity in parities:
+            mask = alternate_mask(s, cover, first_replaced=parity)
+            if not mask.any():
+                continue
+            r, f = matched_windows(s, method.release(s, mask, cover, seed + 2 * si + parity), cover, si * 1_000_000)
+            real.append(r)
+            fake.append(f)
     return Windows.concat(real), Windows.concat(fake)
 
 
 def judge(real: Windows, fake: Windows, seed: int = 0, lstm_seeds: int = 2) -> tuple[float, float]:
-    """(feature judge, LSTM judge) accuracy, user-relative, grouped by position (0.5 = none)."""
+    """(feature judge, LSTM judge) accuracy, user-relative, grouped by position (0.5 = none);
+    the LSTM judge is the mean over ``lstm_seeds`` seeds (NaN with 0)."""
     args = (real.xyz, fake.xyz, real.group, fake.group, real.user, fake.user)
     feat = M.feature_discriminator(*args, folds=3, seed=seed).accuracy
+    if not lstm_seeds:
+        return float(feat), float("nan")
     lstm = [M.lstm_discriminator(*args, folds=3, epochs=12, units=32, seed=seed + k).accuracy for k in range(lstm_seeds)]
     return float(feat), float(np.mean(lstm))
 
@@ -124,22 +132,26 @@ def top_tells(real: Windows, fake: Windows, top: int = 8, seed: int = 0) -> list
     ]
 
 
-def personal_cover_report(streams: Sequence[Stream], methods: Sequence[ReplacementMethod], cover: str = "WALKING", seed: int = 0) -> dict:
+def personal_cover_report(
+    streams: Sequence[Stream], methods: Sequence[ReplacementMethod], cover: str = "WALKING", seed: int = 0, lstm: bool = True
+) -> dict:
     """The floor, then each method: judges, tell medians, and the top tells of the first
-    method (the product)."""
-    real, fake = released_pairs(streams, RealOtherSegments(), cover, seed)
-    feat, lstm = judge(real, fake, seed)
+    method (the product). ``lstm=False`` skips the LSTM judge (fast checks)."""
+    n_lstm = 2 if lstm else 0
+    # one parity only: with both, the floor's donors would also be judged as real windows
+    real, fake = released_pairs(streams, RealOtherSegments(), cover, seed, parities=(1,))
+    feat, lstm_acc = judge(real, fake, seed, n_lstm)
     out = {
         "protocol": "every other cover run replaced through PrivacyFilter; replaced vs real windows at the same positions; user-relative judges, grouped folds",
         "cover": cover,
         "real_medians": tell_medians(real),
-        "floor": JudgedMethod("floor (real for real)", feat, lstm, len(fake), tell_medians(fake)).to_dict(),
+        "floor": JudgedMethod("floor (real for real)", feat, lstm_acc, len(fake), tell_medians(fake)).to_dict(),
         "methods": [],
     }
     for i, m in enumerate(methods):
         real, fake = released_pairs(streams, m, cover, seed)
-        feat, lstm = judge(real, fake, seed)
-        out["methods"].append(JudgedMethod(m.name, feat, lstm, len(fake), tell_medians(fake)).to_dict())
+        feat, lstm_acc = judge(real, fake, seed, n_lstm)
+        out["methods"].append(JudgedMethod(m.name, feat, lstm_acc, len(fake), tell_medians(fake)).to_dict())
         if i == 0:
             out["top_tells"] = top_tells(real, fake, seed=seed)
     return out

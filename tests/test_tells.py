@@ -1,0 +1,60 @@
+"""The personal-cover protocol: the floor is near chance, a flat line is found, the tells
+name what gives it away, and the protocol drives the shipped filter with its cover bank."""
+import numpy as np
+import pytest
+
+from converter.evaluation.streams import ConstantLevel, SenseGenMethod, Stream
+from converter.evaluation.tells import RealOtherSegments, alternate_mask, format_report, personal_cover_report, released_pairs
+from converter.hapt import load_hapt
+from sdk.activities import activity_index
+from sdk.generator import Generator
+
+
+@pytest.fixture(scope="module")
+def streams(hapt_root):
+    return [Stream.from_experiment(e) for e in load_hapt(hapt_root, users=[3, 15]).experiments]
+
+
+def test_alternate_mask_replaces_every_other_cover_run(streams):
+    s = streams[0]
+    k = activity_index("WALKING")
+    odd, even = alternate_mask(s, "WALKING", 1), alternate_mask(s, "WALKING", 0)
+    assert not (odd & even).any()
+    np.testing.assert_array_equal(odd | even, s.labels == k)
+    first = np.flatnonzero(s.labels == k)[0]
+    assert even[first] and not odd[first]
+
+
+def test_floor_fills_from_other_segments_only(streams):
+    s = streams[0]
+    mask = alternate_mask(s, "WALKING")
+    out = RealOtherSegments().release(s, mask, "WALKING", seed=0)
+    np.testing.assert_array_equal(out.xyz[~mask], s.xyz[~mask])
+    assert not np.any(np.all(out.xyz[mask] == s.xyz[mask], axis=1))  # never its own samples in place
+
+
+def test_floor_is_near_chance_and_a_flat_line_is_found(streams):
+    rep = personal_cover_report(streams, [ConstantLevel()], "WALKING", lstm=False)
+    assert 0.3 <= rep["floor"]["feature_judge"] <= 0.7
+    flat = rep["methods"][0]
+    assert flat["feature_judge"] >= 0.95
+    assert rep["top_tells"] and flat["medians"]["std_x"] < 0.05 < rep["real_medians"]["std_x"]
+    assert "floor (real for real)" in format_report(rep)
+
+
+def test_protocol_drives_the_filter_and_its_bank(streams):
+    """The product's replaced windows come from PrivacyFilter with the bank filled by the
+    released walking segments."""
+    g = Generator()
+    method = SenseGenMethod(g, name="product")
+    real, fake = released_pairs(streams[:1], method, "WALKING")
+    assert len(real) == len(fake) > 10
+    assert np.all(fake.replaced == 1.0)
+    s = streams[0]
+    from sdk.filter import FilterOptions, PrivacyFilter
+    from converter.evaluation.streams import MaskSource
+
+    f = PrivacyFilter(FilterOptions(), [MaskSource(s.t, alternate_mask(s, "WALKING"))], generator=g)
+    f.push_block(s.t, s.xyz)
+    f.flush()
+    assert f.status.bank_samples > 500
