@@ -23,7 +23,7 @@ def activity_segments(ds, activity: int, length: int, limit: int = 6) -> list[np
     return out[:: max(1, len(out) // limit)][:limit]
 
 
-def spread_ratios(gen: Generator, ds, activity: str, sigma_scale: float, prime: int = 50, steps: int = 250) -> np.ndarray | None:
+def spread_ratios(gen: Generator, ds, activity: str, sigma_scale, prime: int = 50, steps: int = 250) -> np.ndarray | None:
     """Median over real segments of one activity of (generated std + 5 mg) / (real std + 5 mg),
     per axis, after priming on each segment's first ``prime`` real samples."""
     ratios = []
@@ -36,9 +36,11 @@ def spread_ratios(gen: Generator, ds, activity: str, sigma_scale: float, prime: 
 
 
 def calibrate_sigma_scales(gen: Generator, ds, grid=GRID) -> dict[str, dict]:
-    """Per activity, the grid value minimising the mean |log spread ratio| over axes.
+    """Per activity, the grid value minimising the mean |log spread ratio| over axes, then
+    refined per axis (one step ``s_a / ratio_a``, kept when it matches better).
 
-    Returns ``{activity: {"sigma_scale": s, "spread_ratio": [...]}}`` for activities with data.
+    Returns ``{activity: {"sigma_scale": s or [sx, sy, sz], "spread_ratio": [...]}}`` for
+    activities with data.
     """
     out = {}
     for name in ACTIVITIES[1:]:
@@ -51,5 +53,9 @@ def calibrate_sigma_scales(gen: Generator, ds, grid=GRID) -> dict[str, dict]:
             if best is None or score < best[0]:
                 best = (score, s, r)
         if best is not None:
+            per_axis = [round(float(np.clip(best[1] / r, 0.05, 2.0)), 3) for r in best[2]]
+            r = spread_ratios(gen, ds, name, tuple(per_axis))
+            if r is not None and float(np.abs(np.log(r)).mean()) < best[0]:
+                best = (float(np.abs(np.log(r)).mean()), per_axis, r)
             out[name] = {"sigma_scale": best[1], "spread_ratio": [round(float(v), 3) for v in best[2]]}
     return out

@@ -18,7 +18,8 @@ class GeneratorConfig:
     clip_norm: float = 1.0
     epochs: int = 15
     clock: bool = True  # condition on the gait clock (sdk.gait) besides the activity
-    input_noise: float = 0.0  # std of Gaussian noise on teacher-forced inputs (normalised units)
+    input_noise: float = 0.0  # std of white Gaussian noise on teacher-forced inputs (normalised units)
+    drift_noise: float = 0.0  # std of a slow (1 s) random offset on teacher-forced inputs: teaches mean reversion
     reference: int = 0  # samples of a reference clip of the same person before each window (0: none)
 
     def to_dict(self) -> dict:

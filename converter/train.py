@@ -222,7 +222,7 @@ def train_generator(
         noise_rng = np.random.default_rng([seed, epoch, 1])
 
         def noisy(x):  # input noise: the model learns to recover from its own sampling errors
-            return x + (noise_rng.standard_normal(x.shape) * cfg.input_noise).astype(np.float32) if cfg.input_noise else x
+            return _input_noise(x, cfg.input_noise, cfg.drift_noise, noise_rng, ds.rate_hz)
         losses = []
         bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
         for b in bar:
@@ -333,6 +333,26 @@ class _DPState:
         if self._sampler is None or self._sampler.seed != words:
             self._sampler = BatchSampler(self.dp.sampling, words, self.n_examples, self.batch_size)
         return self._sampler.batch(epoch, b)
+
+
+def _input_noise(x: np.ndarray, white: float, drift: float, rng: np.random.Generator, rate_hz: float, tau_s: float = 1.0) -> np.ndarray:
+    """Teacher-forced inputs ``x`` (B, L, 3) plus white noise of std ``white`` and a slow
+    Ornstein-Uhlenbeck offset of std ``drift`` and correlation time ``tau_s`` (stationary
+    from the first step). Targets stay clean, so the model learns to pull a wandering
+    input back to the gait instead of integrating it."""
+    if not (white or drift):
+        return x
+    out = x.astype(np.float32, copy=True)
+    if white:
+        out += (rng.standard_normal(x.shape) * white).astype(np.float32)
+    if drift:
+        from scipy.signal import lfilter
+
+        a = float(np.exp(-1.0 / (rate_hz * tau_s)))
+        e = rng.standard_normal(x.shape) * drift * np.sqrt(1 - a * a)
+        e[:, 0] = rng.standard_normal((x.shape[0], x.shape[2])) * drift  # start in the stationary state
+        out += lfilter([1.0], [1.0, -a], e, axis=1).astype(np.float32)
+    return out
 
 
 def _padded(ws: WindowSet, idx: np.ndarray, n_rep: int):

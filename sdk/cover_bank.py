@@ -178,6 +178,16 @@ class CoverBank:
                 return run[-n:].copy() if n > 0 else None
         return None
 
+    def level(self, context: np.ndarray, max_shift_g: float = 0.1) -> np.ndarray | None:
+        """The owner's level (mean, g) while doing the cover activity, from the most recent
+        usable clip, if the live ``context`` (samples just before a segment) sits within
+        ``max_shift_g`` of it (same placement of the phone); else ``None``."""
+        clip = self.clip()
+        if clip is None or len(context) == 0:
+            return None
+        mean = clip.mean(axis=0)
+        return mean if float(np.linalg.norm(np.asarray(context, np.float64).mean(axis=0) - mean)) <= max_shift_g else None
+
     def cadence(self) -> Cadence | None:
         """The owner's step frequency and jitter over the bank's longest recent runs."""
         if self._cadence_stale:

@@ -410,8 +410,9 @@ class PrivacyFilter:
                 sampling=self.options.sampling,
                 cadence=bank.cadence() if bank is not None else None,
             )
+            context = np.asarray(self._history) if self._history else np.empty((0, 3))
             reference = bank.clip() if bank is not None and bank.options.reference_s > 0 else None
-            stream.prime(np.asarray(self._history) if self._history else np.empty((0, 3)), reference=reference)
+            stream.prime(context, reference=reference, level=bank.level(context) if bank is not None else None)
             self._stream = stream
         except Exception as exc:  # fail closed: hold the fallback for this segment
             self._fault(f"generator failed while priming segment {self._segments}: {exc!r}")

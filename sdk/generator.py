@@ -115,10 +115,12 @@ class Generator:
         )
         return out, [(it.get_tensor(ho), it.get_tensor(co)) for ho, co in self._state_out]
 
-    def sigma_scale(self, activity: str) -> float:
-        """The sampling sigma scale calibrated for ``activity`` (1.0 if uncalibrated)."""
+    def sigma_scale(self, activity: str) -> float | tuple[float, float, float]:
+        """The sampling sigma scale calibrated for ``activity``: one factor, or one per axis
+        (1.0 if uncalibrated)."""
         table = self.metadata.get("sampling", {}).get("sigma_scale", {})
-        return float(table.get(activity.strip().upper(), 1.0))
+        v = table.get(activity.strip().upper(), 1.0)
+        return tuple(float(a) for a in v) if isinstance(v, list) else float(v)
 
     def uses_clock(self, activity: str | None) -> bool:
         """Whether samples of ``activity`` are generated with a gait clock."""
@@ -174,15 +176,21 @@ class SyntheticStream:
         self.level = generator.population_level.copy()
         self.state = generator.zero_state()
         self._last_z = np.zeros(3)
+        tau = self.sampling.drift_tau_s
+        self._drift_alpha = 0.0 if tau is None else 1.0 / (tau * generator.rate_hz)
+        self._drift = np.zeros(3)
+        self._cond_buf: list[np.ndarray] = []  # condition rows drawn ahead, next first
 
-    def prime(self, context: np.ndarray, reference: np.ndarray | None = None) -> None:
+    def prime(self, context: np.ndarray, reference: np.ndarray | None = None, level: np.ndarray | None = None) -> None:
         """Warm up on the last ``priming`` rows of ``context`` (n, 3) in g (n may be 0).
 
         A model trained with reference clips (``reference_samples`` > 0) first reads one:
         the last ``reference_samples + 1`` rows of ``reference`` (real samples of the cover
         activity, e.g. from the owner's cover bank) in their own level-removed frame with
         the cover's condition and their own clock, or zeros when ``reference`` is missing or
-        shorter, as in training. Other models ignore ``reference``."""
+        shorter, as in training. Other models ignore ``reference``. ``level`` (g) replaces
+        the context's mean as the level of the generated samples (e.g. the owner's walking
+        level from the cover bank)."""
         g = self.generator
         ctx = np.asarray(context, np.float64)
         self.state = g.zero_state()
@@ -204,16 +212,18 @@ class SyntheticStream:
             if psi0 is None:
                 psi0 = float(rng.uniform(0, 2 * np.pi))
             self._clock = PhaseClock(self.cadence, g.rate_hz, rng, psi0 + 2 * np.pi * self.cadence.step_hz / g.rate_hz)
+            self._cond_buf = []
         ctx = ctx[-g.priming :]
         if len(ctx) == 0:
             self.level = g.population_level.copy()
             self._last_z = np.zeros(3)
             return
-        self.level = ctx.mean(axis=0)
-        z = (ctx - self.level) / g.scale
+        z = (ctx - ctx.mean(axis=0)) / g.scale
         for row in z[:-1]:
             _, self.state = g.step(row, self._unknown, self.state)
         self._last_z = z[-1]
+        self.level = ctx.mean(axis=0) if level is None else np.asarray(level, np.float64)
+        self._drift = np.zeros(3)
 
     def _cond_rows(self, k: int) -> np.ndarray:
         """The condition rows (k, C) of the next ``k`` generated samples: the cover's one-hot,
@@ -233,7 +243,9 @@ class SyntheticStream:
             GeneratorFault: the interpreter failed or returned non-finite values.
         """
         g = self.generator
-        cond = self._cond_rows(1)[0]
+        if not self._cond_buf:  # clock rows in blocks: far fewer numpy calls per sample
+            self._cond_buf = list(self._cond_rows(128))[::-1]
+        cond = self._cond_buf.pop()
         try:
             out, state = g.step(self._last_z, cond, self.state)
         except Exception as exc:  # any interpreter failure is a generator fault
@@ -241,5 +253,8 @@ class SyntheticStream:
         z = self._sample(out.logits, out.mu, out.log_sigma).astype(np.float64)
         if not (np.isfinite(z).all() and np.isfinite(state[-1][0]).all()):
             raise GeneratorFault("generator produced non-finite values")
+        if self._drift_alpha:  # drift guard: the slow mean of what is fed back stays at the level
+            self._drift += self._drift_alpha * (z - self._drift)
+            z = z - self._drift
         self.state, self._last_z = state, z
         return self.level + z * g.scale

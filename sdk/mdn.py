@@ -12,15 +12,30 @@ LOG_SIGMA_MIN = -7.0  # same floor as the training loss
 @dataclass(frozen=True)
 class SamplingOptions:
     """``temperature`` sharpens (<1) or flattens (>1) the mixture weights; ``sigma_scale``
-    multiplies every component's standard deviation (``None``: the value the model was
-    calibrated with for the cover activity, see ``sensegen export``)."""
+    multiplies every component's standard deviation, one factor or one per axis (``None``:
+    the values the model was calibrated with for the cover activity, see ``sensegen
+    export``); ``drift_tau_s`` is the
+    time constant of the drift guard (``SyntheticStream``: the slow mean of the samples fed
+    back is pulled to the level), ``None`` turns it off."""
 
     temperature: float = 1.0
-    sigma_scale: float | None = None
+    sigma_scale: float | tuple[float, float, float] | None = None
+    drift_tau_s: float | None = 2.0
 
     def __post_init__(self) -> None:
-        if not (self.temperature > 0 and (self.sigma_scale is None or self.sigma_scale >= 0)):
+        if isinstance(self.sigma_scale, (list, tuple, np.ndarray)):
+            if len(self.sigma_scale) != 3:
+                raise ValueError(f"sigma_scale needs one factor or 3 (one per axis), got {self.sigma_scale}")
+            object.__setattr__(self, "sigma_scale", tuple(float(v) for v in self.sigma_scale))
+        if not (self.temperature > 0 and (self.sigma_scale is None or min(self.scales()) >= 0)):
             raise ValueError(f"temperature must be > 0 and sigma_scale >= 0, got {self.temperature}, {self.sigma_scale}")
+        if self.drift_tau_s is not None and not self.drift_tau_s > 0:
+            raise ValueError(f"drift_tau_s must be > 0 or None, got {self.drift_tau_s}")
+
+    def scales(self) -> list[float]:
+        """The per-axis sigma factors (1.0 when unset)."""
+        s = 1.0 if self.sigma_scale is None else self.sigma_scale
+        return list(s) if isinstance(s, tuple) else [float(s)] * 3
 
 
 def sample_mixture(
@@ -45,9 +60,9 @@ def _draw(logits, mu, log_sigma, u: float, normal, opts: SamplingOptions) -> np.
         if acc > target:
             k = i
             break
-    scale = 1.0 if opts.sigma_scale is None else opts.sigma_scale
+    scale = opts.scales()
     m, ls = mu[k].tolist(), log_sigma[k].tolist()
-    return np.array([m[j] + math.exp(max(ls[j], LOG_SIGMA_MIN)) * scale * normal[j] for j in range(len(m))])
+    return np.array([m[j] + math.exp(max(ls[j], LOG_SIGMA_MIN)) * scale[j] * normal[j] for j in range(len(m))])
 
 
 class MixtureSampler:
