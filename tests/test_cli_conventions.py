@@ -92,6 +92,12 @@ def test_sensitive_takes_a_list_or_repeated_flags_everywhere():
     assert p.parse_args(["evaluate"]).sensitive is None  # the default is filled in, not extended
 
 
+def test_demo_app_offers_the_sample_without_importing_converter():
+    from android_demo.__main__ import default_replay_file
+
+    assert default_replay_file() == sample_recording_path()
+
+
 def test_unknown_activity_lists_the_known_ones():
     p = cli("filter", "--sample", "--out", "o.csv", "--sensitive", "JOGGING")
     assert p.returncode == 2
