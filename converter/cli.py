@@ -49,7 +49,7 @@ def _join_dash_values(argv: list[str]) -> list[str]:
     for a in it:
         if a == "--private-span":
             nxt = next(it, None)
-            if nxt is not None and nxt.startswith("-") and nxt[1:2].isdigit() or nxt in ("-inf", "-nan"):
+            if nxt is not None and nxt.startswith("-") and (nxt[1:2].isdigit() or nxt[1:2] in (".", "i", "n")):
                 out.append(f"{a}={nxt}")
                 continue
             out.append(a)
@@ -194,9 +194,7 @@ def cmd_filter(args) -> int:
     import numpy as np
 
     from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock
-    from sdk.recording import HAPT_RATE_HZ, read_recording, write_csv
-
-    from sdk.recording import sample_recording_path
+    from sdk.recording import HAPT_RATE_HZ, read_recording, sample_recording_path, write_csv
 
     if args.plot:
         import importlib.util
