@@ -69,25 +69,26 @@ def _quiet_native_stderr():
     prints ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`` there, bypassing
     Python), then write back everything except the lines in ``_NATIVE_NOISE``."""
     try:
-        fd = sys.stderr.fileno()
         sys.stderr.flush()
-    except (AttributeError, OSError, ValueError):  # no real stderr (e.g. some app launchers)
+    except (AttributeError, OSError, ValueError):
+        pass
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all (some app launchers): nothing to quiet
         yield
         return
-    saved = os.dup(fd)
     with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), fd)
+        os.dup2(tmp.fileno(), 2)
         try:
             yield
         finally:
-            os.dup2(saved, fd)
+            os.dup2(saved, 2)
             os.close(saved)
             tmp.seek(0)
             text = tmp.read().decode(errors="replace")
         rest = "".join(line for line in text.splitlines(keepends=True) if line.strip() not in _NATIVE_NOISE)
         if rest:
-            sys.stderr.write(rest)
-            sys.stderr.flush()
+            os.write(2, rest.encode())
 
 
 def load_interpreter(flatbuffer: bytes, path, runtime: str | None = None, num_threads: int = 1):

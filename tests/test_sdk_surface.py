@@ -37,3 +37,17 @@ def test_readme_sdk_example_runs_with_top_level_imports_only():
     np.testing.assert_array_equal(t, sensor.t)  # every sample released once, in order
     inside = (sensor.t >= 60) & (sensor.t <= 90)
     assert replaced[inside].all() and not replaced[sensor.t < 59].any()
+
+
+def test_model_loading_drops_only_the_xnnpack_line_from_native_stderr(capfd):
+    import os
+
+    from sdk.runtime import _quiet_native_stderr
+
+    with _quiet_native_stderr():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+        os.write(2, b"ERROR: something the user must see\n")
+    err = capfd.readouterr().err
+    assert "XNNPACK" not in err and "ERROR: something the user must see" in err
+    sdk.Generator()  # a real model load through the real runtime
+    assert "XNNPACK" not in capfd.readouterr().err
