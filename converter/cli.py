@@ -216,7 +216,7 @@ def cmd_filter(args) -> int:
             print(f"warning: --private-span {a:g}:{b:g} misses the recording ({rec.t[0]:g}-{rec.t[-1]:g} s): it replaces nothing",
                   file=sys.stderr)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    opts = FilterOptions(model=args.model, cover_activity=args.cover, delay_s=args.delay, seed=args.seed,
+    opts = FilterOptions(model=args.model, cover=args.cover, delay_s=args.delay, seed=args.seed,
                          crossfade_s=args.crossfade)
     f = PrivacyFilter(opts, [])
     f.sources = build_sources(args, f.generator.activities)

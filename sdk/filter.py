@@ -36,11 +36,11 @@ class FilterOptions:
 
     Attributes:
         model: generator model file; ``None`` loads the bundled default.
-        cover_activity: the activity the synthetic data imitates (e.g. ``"WALKING"``).
+        cover: the activity the synthetic data imitates (e.g. ``"WALKING"``).
         delay_s: release delay; a sample is released once this much later data was seen.
         crossfade_s: length of the blend from synthetic back to real data after a segment.
         seed: seeds the generator; segment ``k`` uses ``(seed, k)``.
-        sample_rate_hz: the stream's rate; ``None`` means the model's. Must match the model
+        rate_hz: the stream's rate; ``None`` means the model's. Must match the model
             (resample first, e.g. with ``sdk.resample``): other rates raise ``RateMismatchError``.
         rate_tolerance: relative deviation of the median sample interval that is refused.
         gap_s: intervals longer than this raise a ``StreamGapWarning`` (accepted, not refused);
@@ -52,11 +52,11 @@ class FilterOptions:
     """
 
     model: str | Path | None = None
-    cover_activity: str = "WALKING"
+    cover: str = "WALKING"
     delay_s: float = 3.0
     crossfade_s: float = 0.5
     seed: int = 0
-    sample_rate_hz: float | None = None
+    rate_hz: float | None = None
     rate_tolerance: float = 0.2
     gap_s: float | None = None
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
@@ -102,7 +102,7 @@ class FilterStatus:
     """A snapshot for display and monitoring."""
 
     replacing: bool
-    cover_activity: str
+    cover: str
     samples_in: int
     samples_out: int
     samples_replaced: int
@@ -123,7 +123,7 @@ class PrivacyFilter:
 
     Raises:
         ModelError: the generator file is missing, corrupt or does not fit.
-        RateMismatchError: ``options.sample_rate_hz`` differs from the model's rate.
+        RateMismatchError: ``options.rate_hz`` differs from the model's rate.
     """
 
     def __init__(
@@ -135,10 +135,10 @@ class PrivacyFilter:
     ):
         self.options = options or FilterOptions()
         self.generator = generator or Generator(self.options.model, runtime=self.options.runtime)
-        self.generator.one_hot(self.options.cover_activity)  # validates the name
+        self.generator.one_hot(self.options.cover)  # validates the name
         self.sources = list(sources)
         self.on_release = on_release
-        rate = self.options.sample_rate_hz or self.generator.rate_hz
+        rate = self.options.rate_hz or self.generator.rate_hz
         if abs(rate / self.generator.rate_hz - 1) > 0.01:
             raise RateMismatchError(
                 f"stream rate {rate} Hz differs from the model's {self.generator.rate_hz} Hz; resample the stream first"
@@ -228,7 +228,7 @@ class PrivacyFilter:
         with self._lock:
             return FilterStatus(
                 replacing=self._in_segment,
-                cover_activity=self.options.cover_activity,
+                cover=self.options.cover,
                 samples_in=self._n_in,
                 samples_out=self._n_out,
                 samples_replaced=self._n_replaced,
@@ -239,7 +239,7 @@ class PrivacyFilter:
             )
 
     @property
-    def latency_s(self) -> float:
+    def delay_s(self) -> float:
         """How long a sample waits before release (the release delay)."""
         return self.options.delay_s
 
@@ -360,7 +360,7 @@ class PrivacyFilter:
         self._fallback = self._history[-1].copy() if self._history else self.generator.population_level.copy()
         try:
             stream = SyntheticStream(
-                self.generator, self.options.cover_activity, seed=[self.options.seed, self._segments], sampling=self.options.sampling
+                self.generator, self.options.cover, seed=[self.options.seed, self._segments], sampling=self.options.sampling
             )
             stream.prime(np.asarray(self._history) if self._history else np.empty((0, 3)))
             self._stream = stream
