@@ -41,8 +41,14 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def _activities(text: str) -> tuple[str, ...]:
-    return tuple(a.strip().upper() for a in text.split(",") if a.strip())
+def _activity(text: str) -> str:
+    from sdk.activities import ACTIVITIES
+
+    name = text.strip().upper()
+    if name not in ACTIVITIES or name == "OTHER":
+        known = ", ".join(a for a in ACTIVITIES if a != "OTHER")
+        raise argparse.ArgumentTypeError(f"unknown activity {text!r}; known: {known}")
+    return name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,9 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replay", metavar="FILE", help="replay a HAPT acc_expXX_userYY.txt or t,ax,ay,az CSV in real time")
     p.add_argument("--start", metavar="S", type=float, default=0.0, help="start the replay S seconds into the file")
     p.add_argument("--model", metavar="FILE", help="generator .tflite (default: the SDK's bundled model)")
-    p.add_argument("--cover", default="WALKING", help="cover activity (default WALKING)")
-    p.add_argument("--sensitive", type=_activities, default=("WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS"),
-                   help="comma-separated activities the detector hides")
+    p.add_argument("--cover", default="WALKING", type=_activity, help="cover activity (default WALKING)")
+    p.add_argument("--sensitive", nargs="+", action="extend", type=_activity, default=None, metavar="ACT",
+                   help="activities the detector hides, like sensegen filter: --sensitive A B or repeated "
+                        "(default: WALKING_UPSTAIRS WALKING_DOWNSTAIRS)")
     p.add_argument("--delay", metavar="S", type=float, default=3.0, help="release delay in seconds (default 3)")
     p.add_argument("--private-span", metavar="START:END", type=_span, action="append", default=[],
                    help="always replace this span (seconds since start); repeatable")
@@ -65,6 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _MissingInputProbe(logging.Filter):
+    """Drops Kivy's tracebacks about optional desktop helpers the demo never uses: "Input:
+    MTDev is not supported" (no libmtdev: multitouch devices) and "Unable to find any
+    valuable Cutbuffer provider" (no xclip/xsel: the clipboard)."""
+
+    NOISE = ("MTDev is not supported", "Unable to find any valuable Cutbuffer provider")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(n in str(record.msg) for n in self.NOISE)
+
+
 def _configure_kivy(size: tuple[int, int], headless: bool, verbose: bool, on_phone: bool) -> None:
     """Everything that must happen before Kivy creates its window."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")  # our arguments are not Kivy's
@@ -72,6 +90,9 @@ def _configure_kivy(size: tuple[int, int], headless: bool, verbose: bool, on_pho
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")  # Kivy logs through logging, like us
     if headless and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+    if not verbose:  # Kivy's tracebacks about missing libmtdev / xclip: harmless
+        logging.getLogger("kivy").addFilter(_MissingInputProbe())
+    os.environ.setdefault("KCFG_KIVY_LOG_LEVEL", "info" if verbose else "warning")  # Kivy's import-time banner
     from kivy.config import Config
 
     Config.set("kivy", "log_level", "info" if verbose else "warning")
@@ -86,15 +107,15 @@ def _configure_kivy(size: tuple[int, int], headless: bool, verbose: bool, on_pho
 
 
 def default_replay_file() -> Path | None:
-    """A HAPT file to offer for replay on a desktop ($SENSEGEN_HAPT_DIR or ../shared/data/hapt)."""
+    """The recording to offer for replay on a desktop: the SDK's sample recording (the app
+    never imports the desktop side, ``converter``, so it does not look for HAPT)."""
+    from sdk.errors import DataError
+    from sdk.recording import sample_recording_path
+
     try:
-        from converter.hapt import default_data_dir  # desktop only; not packaged in the APK
-    except ImportError:
+        return sample_recording_path()
+    except DataError:
         return None
-    d = default_data_dir()
-    d = d / "RawData" if (d / "RawData").is_dir() else d
-    files = sorted(d.glob("acc_exp*_user*.txt")) if d.is_dir() else []
-    return files[0] if files else None
 
 
 def main(argv=None) -> int:
@@ -111,7 +132,7 @@ def main(argv=None) -> int:
     from .sources.replay import ReplaySource
 
     settings = DemoSettings(
-        sensitive=args.sensitive, cover=args.cover.upper(), delay_s=args.delay, model=args.model,
+        sensitive=tuple(args.sensitive or ("WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS")), cover=args.cover, delay_s=args.delay, model=args.model,
         private_spans=tuple(args.private_span),
     )
     pipeline = Pipeline(settings)

@@ -232,7 +232,7 @@ class Pipeline:
         if self.detector.available:
             sources.append(self.detector.source)
         options = FilterOptions(
-            model=s.model, cover_activity=s.cover, delay_s=s.delay_s, seed=s.seed,
+            model=s.model, cover=s.cover, delay_s=s.delay_s, seed=s.seed,
             output_queue=int(max(s.delay_s, 1.0) * gen.rate_hz * 20),
         )
         return PrivacyFilter(options, sources=sources, generator=gen)
@@ -360,7 +360,7 @@ class Pipeline:
         if status is None or status.samples_out == 0:
             return "passing", f"BUFFERING — first release after {self.settings.delay_s:g} s"
         if status.replacing:
-            return "replacing", f"REPLACING as {status.cover_activity}"
+            return "replacing", f"REPLACING as {status.cover}"
         return "passing", "PASSING THROUGH"
 
     def _activity(self) -> str:

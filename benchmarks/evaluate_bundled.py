@@ -34,7 +34,7 @@ def fmt(v, pct=False):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "evaluation"))
-    ap.add_argument("--data", default=None, help="HAPT folder (default: $SENSEGEN_HAPT_DIR or ../shared/data/hapt)")
+    ap.add_argument("--data", default=None, help="HAPT folder (default: $SENSEGEN_HAPT_DIR, else the per-user data folder)")
     ap.add_argument("--generator", default=None, help="generator model (default: bundled)")
     ap.add_argument("--detector", default=None, help="detector model (default: bundled)")
     ap.add_argument("--users", type=int, nargs="+", default=[3, 4, 15, 20])

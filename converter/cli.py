@@ -5,12 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import time
 from pathlib import Path
 
+from sdk.activities import ACTIVITIES
 from sdk.errors import SenseGenError
+
+#: Activity names a user may pass (``OTHER`` is the model's bucket for unlabelled data).
+ACTIVITY_NAMES = tuple(a for a in ACTIVITIES if a != "OTHER")
+_ACTIVITY_HELP = "one of " + ", ".join(ACTIVITY_NAMES) + " (any case)"
+_DATA_HELP = "HAPT folder (default: $SENSEGEN_HAPT_DIR, else the per-user data folder 'sensegen data download' fills)"
 
 
 def _span(text: str) -> tuple[float, float]:
@@ -18,9 +25,39 @@ def _span(text: str) -> tuple[float, float]:
         a, b = (float(v) for v in text.split(":"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"a span is START:END in seconds, got {text!r}") from None
+    if not (math.isfinite(a) and math.isfinite(b)):
+        raise argparse.ArgumentTypeError(f"span START and END must be finite numbers of seconds, got {text!r}")
+    if a < 0:
+        raise argparse.ArgumentTypeError(f"span START must be >= 0 (seconds on the recording's clock), got {text!r}")
     if not b >= a:
         raise argparse.ArgumentTypeError(f"span end must be >= start, got {text!r}")
     return a, b
+
+
+def _activity(text: str) -> str:
+    name = text.strip().upper()
+    if name not in ACTIVITY_NAMES:
+        raise argparse.ArgumentTypeError(f"unknown activity {text!r}; known: {', '.join(ACTIVITY_NAMES)}")
+    return name
+
+
+def _join_dash_values(argv: list[str]) -> list[str]:
+    """``--private-span -5:10`` -> ``--private-span=-5:10``, so argparse reports the bad span
+    instead of "expected one argument" (it takes ``-5:10`` for an option)."""
+    out: list[str] = []
+    it = iter(argv)
+    for a in it:
+        if a == "--private-span":
+            nxt = next(it, None)
+            if nxt is not None and nxt.startswith("-") and (nxt[1:2].isdigit() or nxt[1:2] in (".", "i", "n")):
+                out.append(f"{a}={nxt}")
+                continue
+            out.append(a)
+            if nxt is not None:
+                out.append(nxt)
+            continue
+        out.append(a)
+    return out
 
 
 def _quiet_tf() -> None:
@@ -32,8 +69,10 @@ def _quiet_tf() -> None:
 def cmd_data_download(args) -> int:
     from .download import HAPT_URL, download_hapt
 
-    dest = download_hapt(args.dest, url=args.url or HAPT_URL, progress=not args.no_progress)
-    print(f"HAPT raw data in {dest} (licence: non-commercial use only, see {dest / 'README.txt'})")
+    from .hapt import default_data_dir
+
+    dest = download_hapt(args.dest or default_data_dir(), url=args.url or HAPT_URL, progress=not args.no_progress)
+    print(json.dumps({"data": str(dest), "licence": "HAPT: non-commercial use only", "readme": str(dest / "README.txt")}, indent=2))
     return 0
 
 
@@ -90,8 +129,8 @@ def cmd_export(args) -> int:
 
         calibration = load_hapt(args.data)
     results = export_generator(args.run, args.out, dtypes=tuple(args.dtype), name=args.name, calibration_data=calibration)
-    for r in results:
-        print(f"{r.path}  {r.size_bytes / 1e6:.2f} MB  min runtime {r.min_runtime_version}  parity {r.parity_max_error:.2g}")
+    print(json.dumps([{"path": str(r.path), "bytes": r.size_bytes, "min_runtime_version": r.min_runtime_version,
+                       "parity_max_error": r.parity_max_error} for r in results], indent=2))
     return 0
 
 
@@ -126,7 +165,8 @@ def cmd_evaluate(args) -> int:
     _quiet_tf()
     from .evaluate import EvaluationConfig, run_evaluation
 
-    cfg = EvaluationConfig(users=tuple(args.users), sensitive=tuple(args.sensitive), cover=args.cover, delay_s=args.delay)
+    sensitive = tuple(args.sensitive or ("WALKING_UPSTAIRS",))
+    cfg = EvaluationConfig(users=tuple(args.users), sensitive=sensitive, cover=args.cover, delay_s=args.delay)
     if args.quick:
         cfg.lstm, cfg.delays = False, (1.0, 3.0)
     res = run_evaluation(args.data, args.model, args.detector, args.out, config=cfg, progress=not args.no_progress)
@@ -154,15 +194,29 @@ def cmd_filter(args) -> int:
     import numpy as np
 
     from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock
-    from sdk.recording import read_recording, write_csv
+    from sdk.recording import HAPT_RATE_HZ, read_recording, sample_recording_path, write_csv
 
     if args.plot:
         import importlib.util
 
         if importlib.util.find_spec("matplotlib") is None:
-            raise SenseGenError("--plot needs matplotlib: pip install 'sensegen-privacy[train]' (or pip install matplotlib)")
-    rec = read_recording(args.input)
-    opts = FilterOptions(model=args.model, cover_activity=args.cover, delay_s=args.delay, seed=args.seed,
+            raise SenseGenError("--plot needs matplotlib: pip install matplotlib (in a source checkout: pip install -e '.[train]')")
+    if (args.input is None) == (not args.sample):
+        raise SenseGenError("give an INPUT recording or --sample (not both)")
+    args.input = sample_recording_path() if args.sample else Path(args.input)
+    if Path(args.out).resolve() == args.input.resolve():
+        raise SenseGenError(f"--out {args.out} is the input recording: choose another file (the input is never overwritten)")
+    rec = read_recording(args.input, format=args.format)
+    if args.resample:
+        rec = rec.resampled(HAPT_RATE_HZ)
+    else:
+        rec.check_rate(HAPT_RATE_HZ)
+    for a, b in args.private_span:
+        if b < rec.t[0] or a > rec.t[-1]:
+            print(f"warning: --private-span {a:g}:{b:g} misses the recording ({rec.t[0]:g}-{rec.t[-1]:g} s): it replaces nothing",
+                  file=sys.stderr)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    opts = FilterOptions(model=args.model, cover=args.cover, delay_s=args.delay, seed=args.seed,
                          crossfade_s=args.crossfade)
     f = PrivacyFilter(opts, [])
     f.sources = build_sources(args, f.generator.activities)
@@ -200,16 +254,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="get or inspect the HAPT dataset").add_subparsers(dest="data_command", required=True)
     d = data.add_parser("download", help="download the full HAPT dataset from UCI (non-commercial licence)")
-    d.add_argument("--dest", default="data/hapt", help="folder to unpack into (default: data/hapt)")
+    d.add_argument("--dest", default=None, help="folder to unpack into (default: $SENSEGEN_HAPT_DIR, else the per-user "
+                   "data folder every other command reads; see 'sensegen data info')")
     d.add_argument("--url", default=None, help="archive URL (default: the official UCI archive)")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=cmd_data_download)
     d = data.add_parser("info", help="summarise a HAPT folder and its user split")
-    d.add_argument("--data", default=None, help="HAPT folder (default: $SENSEGEN_HAPT_DIR or ../shared/data/hapt)")
+    d.add_argument("--data", default=None, help=_DATA_HELP)
     d.set_defaults(func=cmd_data_info)
 
     t = sub.add_parser("train", help="train a generator on HAPT (user-disjoint split)")
-    t.add_argument("--data", default=None, help="HAPT folder (default: $SENSEGEN_HAPT_DIR or ../shared/data/hapt)")
+    t.add_argument("--data", default=None, help=_DATA_HELP)
     t.add_argument("--preset", default="default", help="tiny | default | paper")
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--batch-size", type=int, default=None)
@@ -242,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_export)
 
     d = sub.add_parser("train-detector", help="train and export the activity detector (user-disjoint split)")
-    d.add_argument("--data", default=None, help="HAPT folder (default: $SENSEGEN_HAPT_DIR or ../shared/data/hapt)")
+    d.add_argument("--data", default=None, help=_DATA_HELP)
     d.add_argument("--out", required=True, help="run folder")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--no-progress", action="store_true")
@@ -256,12 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_export_detector)
 
     v = sub.add_parser("evaluate", help="realism and privacy figures on held-out users: JSON, PNG, Markdown")
-    v.add_argument("--data", default=None, help="HAPT folder (default: $SENSEGEN_HAPT_DIR or ../shared/data/hapt)")
+    v.add_argument("--data", default=None, help=_DATA_HELP)
     v.add_argument("--model", default=None, help="generator model (default: bundled)")
     v.add_argument("--detector", default=None, help="detector model (default: bundled)")
     v.add_argument("--users", type=int, nargs="+", default=[3, 4, 15, 20], help="held-out users to evaluate on")
-    v.add_argument("--sensitive", nargs="+", default=["WALKING_UPSTAIRS"])
-    v.add_argument("--cover", default="WALKING")
+    v.add_argument("--sensitive", nargs="+", action="extend", type=_activity, default=None, metavar="ACT",
+                   help=f"activities to hide, e.g. --sensitive A B or --sensitive A --sensitive B; {_ACTIVITY_HELP} "
+                        "(default: WALKING_UPSTAIRS)")
+    v.add_argument("--cover", default="WALKING", type=_activity, help=f"cover activity, {_ACTIVITY_HELP} (default: %(default)s)")
     v.add_argument("--delay", type=float, default=3.0)
     v.add_argument("--quick", action="store_true", help="no LSTM discriminator, two delays (a few minutes)")
     v.add_argument("--out", default="evaluation")
@@ -272,26 +329,38 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("model")
     m.set_defaults(func=cmd_model_info)
 
-    f = sub.add_parser("filter", help="run the privacy filter over a recording")
-    f.add_argument("input", help="HAPT raw file (acc_expXX_userYY.txt) or CSV with header t,ax,ay,az")
-    f.add_argument("--out", required=True, help="output CSV: t,ax,ay,az,replaced")
+    f = sub.add_parser(
+        "filter", help="run the privacy filter over a recording",
+        description="Run the privacy filter over a recording and write what an app would receive.",
+        epilog="activities: " + ", ".join(ACTIVITY_NAMES) + ". Recording formats (--format): csv = header t,ax,ay,az "
+               "in seconds and g; hapt = HAPT acc_expXX_userYY.txt (50 Hz, g); sensor-logger = Sensor Logger "
+               "TotalAcceleration.csv (m/s^2, ns epoch + seconds_elapsed); phyphox = phyphox 'Acceleration with g' "
+               "CSV (m/s^2). Acceleration without gravity is refused. Spans are seconds on the recording's clock.")
+    f.add_argument("input", nargs="?", default=None, help="recording to filter (see the formats below); or use --sample")
+    f.add_argument("--sample", action="store_true", help="filter the sample recording shipped with the SDK (HAPT user 2)")
+    f.add_argument("--format", default="auto", choices=["auto", "csv", "hapt", "sensor-logger", "phyphox"],
+                   help="input format (default: %(default)s, from the file name and header)")
+    f.add_argument("--resample", action="store_true",
+                   help="resample an irregular or non-50 Hz recording onto the model's 50 Hz grid (default: refuse it)")
+    f.add_argument("--out", required=True, help="output CSV t,ax,ay,az,replaced (folders are created; never the input)")
     f.add_argument("--private-span", type=_span, action="append", default=[], metavar="START:END",
-                   help="seconds of the recording to replace (repeatable)")
-    f.add_argument("--sensitive", action="append", default=[], metavar="ACT",
-                   help="activity to hide when the detector sees it (repeatable)")
-    f.add_argument("--cover", default="WALKING", help="activity the synthetic data imitates")
-    f.add_argument("--delay", type=float, default=3.0, help="release delay in seconds")
-    f.add_argument("--crossfade", type=float, default=0.5, help="blend back to real data over this many seconds")
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--model", default=None, help="generator model (default: bundled)")
-    f.add_argument("--detector", default=None, help="detector model (default: bundled)")
-    f.add_argument("--plot", action="store_true", help="also write OUT.png: raw vs released")
+                   help="seconds of the recording to replace, START >= 0 (repeatable)")
+    f.add_argument("--sensitive", nargs="+", action="extend", type=_activity, default=[], metavar="ACT",
+                   help="activities to hide when the bundled detector sees them: --sensitive A B or --sensitive A "
+                        "--sensitive B (default: none)")
+    f.add_argument("--cover", default="WALKING", type=_activity, help="activity the synthetic data imitates (default: %(default)s)")
+    f.add_argument("--delay", type=float, default=3.0, help="release delay in seconds (default: %(default)s)")
+    f.add_argument("--crossfade", type=float, default=0.5, help="blend back to real data over this many seconds (default: %(default)s)")
+    f.add_argument("--seed", type=int, default=0, help="seed of the synthetic data: same seed, same output (default: %(default)s)")
+    f.add_argument("--model", default=None, help="generator model (default: the bundled one)")
+    f.add_argument("--detector", default=None, help="detector model (default: the bundled one)")
+    f.add_argument("--plot", action="store_true", help="also write OUT.png: raw vs released (needs matplotlib)")
     f.set_defaults(func=cmd_filter)
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_dash_values(list(sys.argv[1:] if argv is None else argv)))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)

@@ -311,7 +311,7 @@ def run_evaluation(
     """Evaluate a generator (and detector) on held-out users; write results, figures, report.
 
     Args:
-        data_dir: HAPT folder (default: ``$SENSEGEN_HAPT_DIR`` or ``../shared/data/hapt``).
+        data_dir: HAPT folder (default: ``converter.hapt.default_data_dir()``).
         generator_path / detector_path: model files; ``None`` = the bundled defaults.
         out_dir: where ``results.json``, ``report.md`` and ``*.png`` go.
         config: an ``EvaluationConfig``; the defaults take about 15 minutes on 2 cores.

@@ -17,7 +17,6 @@ log = logging.getLogger(__name__)
 
 ENV_VAR = "SENSEGEN_HAPT_DIR"
 _ACC = re.compile(r"acc_exp(\d+)_user(\d+)\.txt$")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -87,11 +86,17 @@ class Normalisation:
 
 
 def default_data_dir() -> Path:
-    """``$SENSEGEN_HAPT_DIR`` if set, else ``../shared/data/hapt`` beside the project root."""
+    """Where ``sensegen data download`` puts HAPT and every reader looks for it:
+    ``$SENSEGEN_HAPT_DIR`` if set, else ``hapt`` in the per-user data directory
+    (``platformdirs.user_data_dir("sensegen")``: ``~/.local/share/sensegen/hapt`` on Linux,
+    ``~/Library/Application Support/sensegen/hapt`` on macOS, ``%LOCALAPPDATA%\\sensegen\\hapt``
+    on Windows). Independent of where the package is installed."""
     env = os.environ.get(ENV_VAR)
     if env:
-        return Path(env)
-    return PROJECT_ROOT.parent / "shared" / "data" / "hapt"
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("sensegen", appauthor=False)) / "hapt"
 
 
 def _raw_dir(root: Path) -> Path:

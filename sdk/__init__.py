@@ -1,32 +1,30 @@
-"""SenseGen Privacy SDK (phone side): numpy + a TFLite interpreter, never TensorFlow."""
+"""SenseGen Privacy SDK (phone side): numpy + a TFLite interpreter, never TensorFlow.
+
+``from sdk import ...`` is the documented way in; the names below are the whole public
+surface, one per concept. Everything else (the finer error types, ``find_runtime``,
+``bundled_model_path``, ``SamplingOptions``, ``SyntheticStream``, the readers of each file
+format...) stays importable from its submodule (``sdk.errors``, ``sdk.runtime``,
+``sdk.generator``, ``sdk.mdn``, ``sdk.recording``...).
+"""
 from .activities import ACTIVITIES
-from .errors import (
-    DataError,
-    GeneratorFault,
-    InputError,
-    ModelError,
-    ModelIntegrityError,
-    RateMismatchError,
-    RuntimeUnavailableError,
-    SampleValueError,
-    SenseGenError,
-    StreamGapWarning,
-    TimestampError,
-)
 from .detector import ActivityDetector, DetectorSource
-from .filter import FilterOptions, FilterStatus, PrivacyFilter, ReleasedBlock, filter_recording
-from .generator import Generator, SyntheticStream, bundled_model_path
-from .policy import Policy, PolicyError
+from .errors import DataError, InputError, ModelError, SenseGenError, StreamGapWarning
+from .filter import FilterOptions, PrivacyFilter, ReleasedBlock, filter_recording
+from .generator import Generator
+from .policy import Policy
+from .recording import Recording, read_recording, sample_recording_path, write_csv
+from .resample import Resampler, resample
 from .sensitivity import ManualSwitch, PrivateSpans, SensitivitySource
-from .mdn import SamplingOptions
-from .recording import Recording, read_csv, read_hapt_raw, read_recording, write_csv
-from .runtime import find_runtime
 
 __all__ = [
-    "ACTIVITIES", "DataError", "GeneratorFault", "InputError", "ModelError", "ModelIntegrityError",
-    "RateMismatchError", "RuntimeUnavailableError", "SampleValueError", "SenseGenError", "StreamGapWarning",
-    "TimestampError", "Generator", "SyntheticStream", "bundled_model_path", "SamplingOptions", "Recording",
-    "read_csv", "read_hapt_raw", "read_recording", "write_csv", "find_runtime",
-    "ActivityDetector", "DetectorSource", "FilterOptions", "FilterStatus", "PrivacyFilter", "ReleasedBlock",
-    "filter_recording", "Policy", "PolicyError", "ManualSwitch", "PrivateSpans", "SensitivitySource",
+    # the filter
+    "PrivacyFilter", "FilterOptions", "ReleasedBlock", "filter_recording",
+    # what makes a sample sensitive
+    "SensitivitySource", "PrivateSpans", "ManualSwitch", "DetectorSource", "Policy", "ACTIVITIES",
+    # the models
+    "Generator", "ActivityDetector",
+    # recordings and sensor streams
+    "Recording", "read_recording", "write_csv", "sample_recording_path", "Resampler", "resample",
+    # errors: every error subclasses SenseGenError and a built-in (finer types in sdk.errors)
+    "SenseGenError", "InputError", "DataError", "ModelError", "StreamGapWarning",
 ]

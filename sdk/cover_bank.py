@@ -70,7 +70,7 @@ class CoverBank:
     Args:
         cover: the cover activity (a name the detector knows).
         rate_hz: the stream's sample rate.
-        detector: an ``ActivityDetector`` (``classes``, ``window``, ``hop``, ``predict``).
+        detector: an ``ActivityDetector`` (``classes``, ``window``, ``hop``, ``predict_proba``).
         options: ``CoverBankOptions``.
     """
 
@@ -129,7 +129,7 @@ class CoverBank:
             ends.append(nxt)
             nxt += hop
         if ends:
-            probs = self.detector.predict(np.stack([rec[e - w : e] for e in ends]))
+            probs = self.detector.predict_proba(np.stack([rec[e - w : e] for e in ends]))
             for e, p in zip(ends, probs):
                 keep = bool(np.all(np.isfinite(p)) and int(np.argmax(p)) == self._cover_index and p[self._cover_index] >= self.options.min_confidence)
                 if keep:

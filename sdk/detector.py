@@ -72,7 +72,7 @@ class ActivityDetector:
     def info(self) -> str:
         return f"{self.path.name} ({self.metadata.get('quantisation', '?')}, {self.runtime.name} {self.runtime.version})"
 
-    def predict_features(self, features: np.ndarray) -> np.ndarray:
+    def predict_proba_features(self, features: np.ndarray) -> np.ndarray:
         """Class probabilities (n, C) for feature rows (n, F)."""
         x = np.asarray(features, np.float32).reshape(-1, self.n_features)
         out = np.empty((len(x), len(self.classes)), np.float32)
@@ -82,14 +82,14 @@ class ActivityDetector:
             out[i] = self._interp.get_tensor(self._out)[0]
         return out
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
+    def predict_proba(self, windows: np.ndarray) -> np.ndarray:
         """Class probabilities (n, C) for windows (n, window, 3) or one window (window, 3) in g."""
         w = np.asarray(windows, np.float64)
         if w.ndim == 2:
             w = w[None]
         if w.shape[1:] != (self.window, 3):
             raise ValueError(f"windows must be (n, {self.window}, 3), got {w.shape}")
-        return self.predict_features(window_features(w, self.rate_hz))
+        return self.predict_proba_features(window_features(w, self.rate_hz))
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class DetectorSource:
     Args:
         policy: what is sensitive and the hysteresis thresholds.
         detector: an ``ActivityDetector`` (or an object with its ``classes``, ``window``,
-            ``hop`` and ``predict``) or a model path; ``None`` loads the bundled one.
+            ``hop`` and ``predict_proba``) or a model path; ``None`` loads the bundled one.
         hop: samples between classified windows; default: the model's (0.5 s).
         max_gap_s: a larger gap between samples restarts the sliding window (a window never
             spans a gap).
@@ -129,7 +129,7 @@ class DetectorSource:
     ):
         if detector is None or isinstance(detector, (str, Path)):
             detector = ActivityDetector(detector)
-        self.detector = detector  # anything with classes, window, hop and predict(windows)
+        self.detector = detector  # anything with classes, window, hop and predict_proba(windows)
         self.policy = policy
         self._sens = np.asarray(policy.sensitive_indices(self.detector.classes))
         self.window = self.detector.window
@@ -230,7 +230,7 @@ class DetectorSource:
         if not ends:
             return
         try:
-            probs = self.detector.predict(np.stack([bx[e - self.window : e] for e in ends]))
+            probs = self.detector.predict_proba(np.stack([bx[e - self.window : e] for e in ends]))
         except Exception:
             # fail closed: the windows that could not be classified count as sensitive
             for e in ends:
@@ -241,7 +241,7 @@ class DetectorSource:
 
     def _classify(self, t: np.ndarray, x: np.ndarray) -> None:
         try:
-            probs = self.detector.predict(x[None])[0]
+            probs = self.detector.predict_proba(x[None])[0]
         except Exception:
             self._result(float(t[0]), float(t[-1]), None)
             raise

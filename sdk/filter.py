@@ -37,13 +37,13 @@ class FilterOptions:
 
     Attributes:
         model: generator model file; ``None`` loads the bundled default.
-        cover_activity: the activity the synthetic data imitates (e.g. ``"WALKING"``);
+        cover: the activity the synthetic data imitates (e.g. ``"WALKING"``);
             ``None``: the cover of the detector's policy, else ``"WALKING"``. A value that
             contradicts a policy's cover is an error.
         delay_s: release delay; a sample is released once this much later data was seen.
         crossfade_s: length of the blend from synthetic back to real data after a segment.
         seed: seeds the generator; segment ``k`` uses ``(seed, k)``.
-        sample_rate_hz: the stream's rate; ``None`` means the model's. Must match the model
+        rate_hz: the stream's rate; ``None`` means the model's. Must match the model
             (resample first, e.g. with ``sdk.resample``): other rates raise ``RateMismatchError``.
         rate_tolerance: relative deviation of the median sample interval that is refused.
         gap_s: intervals longer than this raise a ``StreamGapWarning`` (accepted, not refused);
@@ -57,11 +57,11 @@ class FilterOptions:
     """
 
     model: str | Path | None = None
-    cover_activity: str | None = None
+    cover: str | None = None
     delay_s: float = 3.0
     crossfade_s: float = 0.5
     seed: int = 0
-    sample_rate_hz: float | None = None
+    rate_hz: float | None = None
     rate_tolerance: float = 0.2
     gap_s: float | None = None
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
@@ -108,7 +108,7 @@ class FilterStatus:
     """A snapshot for display and monitoring."""
 
     replacing: bool
-    cover_activity: str
+    cover: str
     samples_in: int
     samples_out: int
     samples_replaced: int
@@ -130,7 +130,7 @@ class PrivacyFilter:
 
     Raises:
         ModelError: the generator file is missing, corrupt or does not fit.
-        RateMismatchError: ``options.sample_rate_hz`` differs from the model's rate.
+        RateMismatchError: ``options.rate_hz`` differs from the model's rate.
     """
 
     def __init__(
@@ -143,10 +143,10 @@ class PrivacyFilter:
         self.options = options or FilterOptions()
         self.generator = generator or Generator(self.options.model, runtime=self.options.runtime)
         self.sources = list(sources)
-        self.cover = _resolve_cover(self.options.cover_activity, self.sources)
+        self.cover = _resolve_cover(self.options.cover, self.sources)
         self.generator.one_hot(self.cover)  # validates the name
         self.on_release = on_release
-        rate = self.options.sample_rate_hz or self.generator.rate_hz
+        rate = self.options.rate_hz or self.generator.rate_hz
         if abs(rate / self.generator.rate_hz - 1) > 0.01:
             raise RateMismatchError(
                 f"stream rate {rate} Hz differs from the model's {self.generator.rate_hz} Hz; resample the stream first"
@@ -179,7 +179,7 @@ class PrivacyFilter:
         opts = self.options.cover_bank
         if opts is None:
             return None
-        detector = next((s.detector for s in self.sources if hasattr(getattr(s, "detector", None), "predict")), None)
+        detector = next((s.detector for s in self.sources if hasattr(getattr(s, "detector", None), "predict_proba")), None)
         try:
             if detector is None:
                 from .detector import ActivityDetector
@@ -258,7 +258,7 @@ class PrivacyFilter:
         with self._lock:
             return FilterStatus(
                 replacing=self._in_segment,
-                cover_activity=self.cover,
+                cover=self.cover,
                 samples_in=self._n_in,
                 samples_out=self._n_out,
                 samples_replaced=self._n_replaced,
@@ -270,7 +270,7 @@ class PrivacyFilter:
             )
 
     @property
-    def latency_s(self) -> float:
+    def delay_s(self) -> float:
         """How long a sample waits before release (the release delay)."""
         return self.options.delay_s
 

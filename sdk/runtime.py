@@ -2,8 +2,11 @@
 on phones (python-for-android's recipe). Never TensorFlow."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
+import tempfile
 from dataclasses import dataclass
 
 from .errors import ModelError, RuntimeUnavailableError
@@ -56,6 +59,38 @@ def find_runtime(prefer: str | None = None) -> RuntimeInfo:
     )
 
 
+#: Lines the TFLite runtime prints on stderr that say nothing to a user of the SDK.
+_NATIVE_NOISE = ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Capture what native code writes on file descriptor 2 while loading a model (LiteRT
+    prints ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`` there, bypassing
+    Python), then write back everything except the lines in ``_NATIVE_NOISE``."""
+    try:
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):
+        pass
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all (some app launchers): nothing to quiet
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode(errors="replace")
+        rest = "".join(line for line in text.splitlines(keepends=True) if line.strip() not in _NATIVE_NOISE)
+        if rest:
+            os.write(2, rest.encode())
+
+
 def load_interpreter(flatbuffer: bytes, path, runtime: str | None = None, num_threads: int = 1):
     """Load ``flatbuffer`` into the available TFLite interpreter.
 
@@ -69,8 +104,9 @@ def load_interpreter(flatbuffer: bytes, path, runtime: str | None = None, num_th
     """
     info = find_runtime(runtime)
     try:
-        interp = info.interpreter_class(model_content=flatbuffer, num_threads=num_threads)
-        interp.allocate_tensors()
+        with _quiet_native_stderr():
+            interp = info.interpreter_class(model_content=flatbuffer, num_threads=num_threads)
+            interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{path}: the interpreter cannot load the model ({exc})") from None
     sigs = interp._get_full_signature_list()

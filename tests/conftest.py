@@ -1,5 +1,7 @@
-"""Shared fixtures. Real HAPT data is read from ``../shared/data/hapt`` (or $SENSEGEN_HAPT_DIR);
-without it the data tests skip and say why, except in CI (CI=true), where they fail."""
+"""Shared fixtures. Real HAPT data is read from ``$SENSEGEN_HAPT_DIR``, else the per-user data
+folder ``sensegen data download`` fills (``converter.hapt.default_data_dir``); without it the
+data-hungry tests skip and say why, except in CI (CI=true), where they fail. Tests that only
+need a real recording use the sample shipped in the package (``sdk.sample_recording_path``)."""
 from __future__ import annotations
 
 import os
@@ -16,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def hapt_dir() -> Path:
     d = default_data_dir()
     if not (d / "RawData" / "labels.txt").is_file() and not (d / "labels.txt").is_file():
-        msg = f"HAPT data not found at {d} (set SENSEGEN_HAPT_DIR or put it at ../shared/data/hapt)"
+        msg = (f"needs the full HAPT dataset, not found at {d} (run 'sensegen data download', "
+               "or set SENSEGEN_HAPT_DIR to a HAPT folder)")
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(msg + " -- CI must have the data")
         pytest.skip(msg)

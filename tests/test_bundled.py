@@ -77,10 +77,10 @@ def _segments(ds, activity: int, length: int, limit: int = 6):
 
 
 @pytest.fixture(scope="module")
-def held_out():
+def held_out(hapt_root):
     g = Generator()
     users = g.metadata["training"]["split_users"]["test"]
-    return g, load_hapt(users=users)
+    return g, load_hapt(hapt_root, users=users)
 
 
 @pytest.mark.parametrize("activity", ACTIVITIES[1:])

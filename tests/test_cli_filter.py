@@ -1,8 +1,6 @@
-"""`sensegen filter` end to end through the installed console script."""
-import shutil
+"""`sensegen filter` end to end through the CLI in a subprocess (`python -m converter.cli`)."""
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +11,11 @@ SPANS = [(40.0, 70.0), (150.0, 175.5)]
 
 
 def sensegen(*args, cwd=None):
-    exe = shutil.which("sensegen") or str(Path(sys.executable).parent / "sensegen")
-    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+    """``sensegen ARGS`` on the tree under test (the installed console script may point at
+    another checkout in an editable install)."""
+    from tests.test_cli_conventions import cli
+
+    return cli(*args, cwd=cwd)
 
 
 def span_args():
@@ -113,4 +114,5 @@ def test_filter_cli_plot_without_matplotlib_is_a_clear_error(tmp_path, hapt_file
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2, p.stderr
     assert "--plot needs matplotlib" in p.stderr
+    assert "pip install matplotlib" in p.stderr and "pip install -e '.[train]'" in p.stderr
     assert not (tmp_path / "o.csv").exists()

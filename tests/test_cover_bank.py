@@ -185,9 +185,9 @@ def test_filter_with_corrupt_bank_file_starts_empty_and_saves_on_close(generator
 def test_policy_cover_is_used_and_a_conflict_is_an_error(generator):
     src = DetectorSource(Policy(("WALKING_UPSTAIRS",), "SITTING"))
     assert PrivacyFilter(FilterOptions(), [src], generator=generator).cover == "SITTING"
-    assert PrivacyFilter(FilterOptions(cover_activity="sitting"), [src], generator=generator).cover == "SITTING"
+    assert PrivacyFilter(FilterOptions(cover="sitting"), [src], generator=generator).cover == "SITTING"
     with pytest.raises(ValueError, match="conflicting cover activities"):
-        PrivacyFilter(FilterOptions(cover_activity="WALKING"), [src], generator=generator)
+        PrivacyFilter(FilterOptions(cover="WALKING"), [src], generator=generator)
 
 
 def test_policy_cover_reaches_the_generated_data(generator, walking):

@@ -60,7 +60,7 @@ def test_exported_file_runs_on_2_8_and_matches_keras(tiny_detector, dtype):
 
     w = cut_windows(load_hapt(users=[3]).experiments, 128, 256)
     keras_p = np.asarray(model(window_features(w.xyz), training=False)["probs"])
-    sdk_p = det.predict(w.xyz)
+    sdk_p = det.predict_proba(w.xyz)
     tol = 1e-4 if dtype == "float32" else 0.1
     assert np.abs(sdk_p - keras_p).max() <= tol
     assert (sdk_p.argmax(1) == keras_p.argmax(1)).mean() >= (1.0 if dtype == "float32" else 0.95)
@@ -123,7 +123,7 @@ def test_detector_refuses_file_when_features_differ(tmp_path):
 
 def test_predict_refuses_windows_of_wrong_length():
     with pytest.raises(ValueError, match=r"windows must be \(n, 128, 3\)"):
-        ActivityDetector().predict(np.zeros((2, 100, 3)))
+        ActivityDetector().predict_proba(np.zeros((2, 100, 3)))
 
 
 def test_sdk_detector_imports_without_tensorflow():
@@ -156,7 +156,7 @@ def test_bundled_detector_recognises_activities_of_held_out_user(hapt_root):
     w = cut_windows(load_hapt(hapt_root, users=[20]).experiments, 128, 64)
     w = w.subset((w.label > 0) & (w.purity == 1.0))
     det = ActivityDetector()
-    pred = np.asarray(det.classes)[det.predict(w.xyz).argmax(1)]
+    pred = np.asarray(det.classes)[det.predict_proba(w.xyz).argmax(1)]
     truth = np.asarray([["OTHER", *det.classes][k] for k in w.label])
     assert (pred == truth).mean() >= 0.85
 

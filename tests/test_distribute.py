@@ -68,7 +68,7 @@ def _assert_close(a: Path, b: Path, tol: float = 1e-5) -> None:
         np.testing.assert_allclose(x, y, rtol=tol, atol=tol)
 
 
-def test_two_replicas_match_one_replica_for_same_global_batch(tmp_path):
+def test_two_replicas_match_one_replica_for_same_global_batch(tmp_path, hapt_root):
     runs = [
         ["one", "default", 1, False],
         ["two", "mirrored", 2, False],
@@ -98,7 +98,7 @@ def _free_ports(n: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_two_workers_match_one_replica_with_tf_config(tmp_path):
+def test_two_workers_match_one_replica_with_tf_config(tmp_path, hapt_root):
     runs = json.dumps([["one", "default", 1, True]])
     one = _result(_run(TRAIN, str(tmp_path / "single"), runs))
     cluster = {"worker": [f"localhost:{p}" for p in _free_ports(2)]}

@@ -28,8 +28,8 @@ def _reference_epsilon(accountant, noise_multiplier, sampling_rate, steps, delta
 
 
 @pytest.fixture(scope="module")
-def ds():
-    return load_hapt(users=[1, 3, 4])
+def ds(hapt_root):
+    return load_hapt(hapt_root, users=[1, 3, 4])
 
 
 @pytest.fixture(scope="module")

@@ -181,7 +181,7 @@ def test_stream_at_wrong_rate_is_refused(generator, real):
         f.push_block(t / 2, xyz)  # 100 Hz
     assert f.push_block(t, xyz) is not None  # the right rate is still accepted
     with pytest.raises(RateMismatchError, match="resample"):
-        PrivacyFilter(FilterOptions(sample_rate_hz=100), generator=generator)
+        PrivacyFilter(FilterOptions(rate_hz=100), generator=generator)
 
 
 def test_gap_warns_and_keeps_one_output_per_input(generator, real):

@@ -67,8 +67,8 @@ def _checkpoint_values(ckpt_dir: Path) -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def ds():
-    full = load_hapt(users=USERS)
+def ds(hapt_root):
+    full = load_hapt(hapt_root, users=USERS)
     return HaptDataset([e for e in full.experiments if e.exp in EXPERIMENTS], full.root)
 
 

@@ -139,7 +139,7 @@ class SenseGenMethod:
         self.options = options
 
     def release(self, stream: Stream, mask: np.ndarray, cover: str, seed: int) -> Released:
-        opts = FilterOptions(cover_activity=cover, delay_s=self.delay_s, crossfade_s=self.crossfade_s, seed=seed, **self.options)
+        opts = FilterOptions(cover=cover, delay_s=self.delay_s, crossfade_s=self.crossfade_s, seed=seed, **self.options)
         f = PrivacyFilter(opts, [MaskSource(stream.t, mask)], generator=self.generator)
         blocks = [f.push_block(stream.t[s : s + BLOCK], stream.xyz[s : s + BLOCK]) for s in range(0, len(stream), BLOCK)]
         blocks.append(f.flush())
