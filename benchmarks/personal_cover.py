@@ -2,8 +2,10 @@
 (converter.evaluation.tells), for generator files with the cover bank on (the product) and
 off (population priming), next to the judges' floor. Held-out users only.
 
-    python -m benchmarks.personal_cover [--data DIR] [--users 3 4 15 20] [--json OUT] NAME=PATH ...
-    (PATH "bundled": the bundled generator)
+    python -m benchmarks.personal_cover [--data DIR] [--users 3 4 15 20] [--json OUT]
+        [--no-lstm] [--ablation] NAME=PATH ...
+    (PATH "bundled": the bundled generator; --ablation adds, per file, the bank without the
+    drift guard and population priming without the drift guard)
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from converter.evaluation.streams import SenseGenMethod, Stream
 from converter.evaluation.tells import format_report, personal_cover_report
 from converter.hapt import load_hapt
 from sdk.generator import Generator
+from sdk.mdn import SamplingOptions
 
 
 def main(argv=None) -> None:
@@ -24,6 +27,8 @@ def main(argv=None) -> None:
     ap.add_argument("--users", type=int, nargs="+", default=[3, 4, 15, 20])
     ap.add_argument("--cover", default="WALKING")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--no-lstm", action="store_true", help="feature judge only (fast)")
+    ap.add_argument("--ablation", action="store_true", help="also without the drift guard")
     args = ap.parse_args(argv)
     streams = [Stream.from_experiment(e) for e in load_hapt(args.data, users=args.users).experiments]
     methods = []
@@ -32,8 +37,12 @@ def main(argv=None) -> None:
         g = Generator(None if path == "bundled" else path)
         methods.append(SenseGenMethod(g, name=f"{name} + bank"))
         methods.append(SenseGenMethod(g, name=f"{name}, population", cover_bank=None))
+        if args.ablation:
+            raw = SamplingOptions(drift_tau_s=None)
+            methods.append(SenseGenMethod(g, name=f"{name} + bank, no drift guard", sampling=raw))
+            methods.append(SenseGenMethod(g, name=f"{name}, population, no drift guard", cover_bank=None, sampling=raw))
     t0 = time.time()
-    rep = personal_cover_report(streams, methods, args.cover)
+    rep = personal_cover_report(streams, methods, args.cover, lstm=not args.no_lstm)
     rep["users"], rep["seconds"] = args.users, time.time() - t0
     print(format_report(rep))
     print("top tells of", methods[0].name, ":", ", ".join(f"{t['feature']} {t['real']:.2f}->{t['replaced']:.2f}" for t in rep["top_tells"]))

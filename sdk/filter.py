@@ -274,6 +274,15 @@ class PrivacyFilter:
         """How long a sample waits before release (the release delay)."""
         return self.options.delay_s
 
+    def clear_bank(self) -> None:
+        """Forget the owner's cover bank (in memory and, if it has one, its file)."""
+        with self._lock:
+            if self.bank is not None:
+                self.bank.clear()
+                path = self.bank.options.path
+                if path is not None and Path(path).exists():
+                    Path(path).unlink()
+
     def close(self) -> None:
         """Stop the filter. Pending samples are withheld, never released: call ``flush()``
         first to release the tail of a finite stream."""

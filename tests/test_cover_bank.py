@@ -180,6 +180,8 @@ def test_filter_with_corrupt_bank_file_starts_empty_and_saves_on_close(generator
     f.close()
     g = PrivacyFilter(FilterOptions(cover_bank=CoverBankOptions(path=path)), generator=generator)
     assert g.status.bank_samples == f.bank.samples > 0
+    g.clear_bank()
+    assert g.status.bank_samples == 0 and not path.exists()
 
 
 def test_policy_cover_is_used_and_a_conflict_is_an_error(generator):
