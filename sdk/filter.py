@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from .decoys import DecoyOptions, DecoyScheduler, scheduler_for
 from .errors import RateMismatchError, SampleValueError, StreamGapWarning, TimestampError
 from .generator import Generator, SyntheticStream
 from .mdn import SamplingOptions
@@ -49,6 +50,8 @@ class FilterOptions:
         runtime: force ``"ai_edge_litert"`` or ``"tflite_runtime"``.
         output_queue: when > 0, keep up to this many released samples for ``drain()``
             (for a UI thread reading what a sensor thread pushed).
+        decoys: decoy segments of the cover activity (``sdk.decoys``); they need an activity
+            detector (``decoys.detector`` or a ``DetectorSource`` among the sources).
     """
 
     model: str | Path | None = None
@@ -62,6 +65,7 @@ class FilterOptions:
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
     runtime: str | None = None
     output_queue: int = 0
+    decoys: DecoyOptions = field(default_factory=DecoyOptions)
 
     def __post_init__(self) -> None:
         if not (self.delay_s >= 0 and self.crossfade_s >= 0):
@@ -110,6 +114,8 @@ class FilterStatus:
     segments: int
     faults: tuple[str, ...]
     runtime: str
+    decoys: str = "off"
+    decoy_segments: int = 0
 
 
 class PrivacyFilter:
@@ -165,6 +171,8 @@ class PrivacyFilter:
         self._faults: list[str] = []
         self._n_in = self._n_out = self._n_replaced = 0
         self._closed = False
+        self._decoys: DecoyScheduler | None = None
+        self._decoys_checked = not self.options.decoys.enabled
 
     # -- public API -----------------------------------------------------------------------
 
@@ -236,6 +244,8 @@ class PrivacyFilter:
                 segments=self._segments,
                 faults=tuple(self._faults[-20:]),
                 runtime=f"{self.generator.runtime.name} {self.generator.runtime.version}",
+                decoys=self._decoy_state(),
+                decoy_segments=self._decoys.decoys_started if self._decoys is not None else 0,
             )
 
     @property
@@ -321,13 +331,19 @@ class PrivacyFilter:
     def _release(self, until: float) -> ReleasedBlock:
         out_t, out_x, out_r = [], [], []
         pending = self._pending
+        if not self._decoys_checked:
+            self._setup_decoys()
+        decoys = self._decoys
         while pending and pending[0][0] <= until:
             t, x = pending.popleft()
-            if self._is_sensitive(t):
+            sensitive = self._is_sensitive(t)
+            if sensitive or (decoys is not None and decoys.decoy_next):
                 y, replaced = self._synthetic(), True
                 self._n_replaced += 1
             else:
                 y, replaced = self._real(x), False
+            if decoys is not None:
+                decoys.released(t, y, replaced, sensitive)
             self._history.append(y)
             out_t.append(t)
             out_x.append(y)
@@ -400,6 +416,23 @@ class PrivacyFilter:
             return x
         w = i / (self._crossfade_n + 1)
         return (1 - w) * s + w * x
+
+    def _setup_decoys(self) -> None:
+        """Decoys start with the stream, with the detector known by then (see ``sdk.decoys``)."""
+        self._decoys_checked = True
+        opts = self.options.decoys
+        try:
+            seed = np.random.SeedSequence(self.options.seed, spawn_key=(0xDEC0,))
+            self._decoys = scheduler_for(opts, self.sources, self.options.cover_activity, seed, self.rate_hz)
+        except Exception as exc:  # no decoys is safe: real sensitive data is never at stake
+            self._fault(f"decoys disabled: {exc}")
+
+    def _decoy_state(self) -> str:
+        if self._decoys is not None:
+            return f"rate {self.options.decoys.rate:g}"
+        if not self.options.decoys.enabled:
+            return "off"
+        return "waiting for the stream" if not self._decoys_checked else "off (no activity detector)"
 
     def _fault(self, message: str) -> None:
         log.warning(message)
