@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from sdk.decoys import DEFAULT_DECOY_RATE
 from sdk.errors import SenseGenError
 
 
@@ -153,6 +154,7 @@ def build_sources(args, generator_activities):
 def cmd_filter(args) -> int:
     import numpy as np
 
+    from sdk.decoys import DecoyOptions
     from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock
     from sdk.recording import read_recording, write_csv
 
@@ -163,7 +165,7 @@ def cmd_filter(args) -> int:
             raise SenseGenError("--plot needs matplotlib: pip install 'sensegen-privacy[train]' (or pip install matplotlib)")
     rec = read_recording(args.input)
     opts = FilterOptions(model=args.model, cover_activity=args.cover, delay_s=args.delay, seed=args.seed,
-                         crossfade_s=args.crossfade)
+                         crossfade_s=args.crossfade, decoys=DecoyOptions(rate=args.decoy_rate))
     f = PrivacyFilter(opts, [])
     f.sources = build_sources(args, f.generator.activities)
     if not f.sources:
@@ -177,6 +179,7 @@ def cmd_filter(args) -> int:
         "input": str(args.input), "output": str(args.out), "rows": len(out),
         "replaced": int(out.replaced.sum()), "segments": status.segments,
         "faults": list(status.faults), "model": f.generator.info, "delay_s": args.delay,
+        "decoys": status.decoys, "decoy_segments": status.decoy_segments,
     }
     if detectors:
         summary["detector"] = {"model": detectors[0].detector.info, "policy": detectors[0].policy.describe(),
@@ -283,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--delay", type=float, default=3.0, help="release delay in seconds")
     f.add_argument("--crossfade", type=float, default=0.5, help="blend back to real data over this many seconds")
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--decoy-rate", type=float, default=DEFAULT_DECOY_RATE, metavar="R",
+                   help="share of cover-activity time also replaced by decoys, 0 = off (needs --sensitive: "
+                        f"decoys start while the detector sees the cover; default {DEFAULT_DECOY_RATE:g})")
     f.add_argument("--model", default=None, help="generator model (default: bundled)")
     f.add_argument("--detector", default=None, help="detector model (default: bundled)")
     f.add_argument("--plot", action="store_true", help="also write OUT.png: raw vs released")

@@ -13,6 +13,7 @@ from .errors import (
     StreamGapWarning,
     TimestampError,
 )
+from .decoys import DecoyOptions
 from .detector import ActivityDetector, DetectorSource
 from .filter import FilterOptions, FilterStatus, PrivacyFilter, ReleasedBlock, filter_recording
 from .generator import Generator, SyntheticStream, bundled_model_path
@@ -28,5 +29,5 @@ __all__ = [
     "TimestampError", "Generator", "SyntheticStream", "bundled_model_path", "SamplingOptions", "Recording",
     "read_csv", "read_hapt_raw", "read_recording", "write_csv", "find_runtime",
     "ActivityDetector", "DetectorSource", "FilterOptions", "FilterStatus", "PrivacyFilter", "ReleasedBlock",
-    "filter_recording", "Policy", "PolicyError", "ManualSwitch", "PrivateSpans", "SensitivitySource",
+    "filter_recording", "DecoyOptions", "Policy", "PolicyError", "ManualSwitch", "PrivateSpans", "SensitivitySource",
 ]

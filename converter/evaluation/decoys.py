@@ -9,8 +9,7 @@ samples the policy asked for is known from the detector source's own answers, th
   per length bin (DESIGN.md: length gives long segments away). "sensitive" is read two ways:
   ``policy`` — the segment was replaced because the policy flagged it (not a decoy; 1.0
   without decoys, the issue's definition) and ``true`` — it overlaps a real sample of a
-  sensitive activity (the detector's false positives already lower this one). ``true`` is
-  never above ``policy``.
+  sensitive activity (the detector's false positives already lower this one).
 * **the same posterior for the project's splice detector** (``metrics.splice_scores``, leave
   one user out): among the windows it flags (score >= 0.5), and among the replaced segments
   it spots (mean score of the segment's windows >= 0.5; false alarms on real data ignored,
