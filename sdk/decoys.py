@@ -190,10 +190,9 @@ class DecoyScheduler:
         if self._real_run == 0:
             self._run_start_t = t
         self._real_run += 1
-        if self._windows is None:
-            self._buf.append(y)
+        self._buf.append(y)
         if self._real_run >= self.window and (self._real_run - self.window) % self.hop == 0:
-            self._see(self._lookup(t) if self._windows is not None else self._classify())
+            self._see(self._lookup(t) if self._windows else self._classify())
         if self._left == 0 and self._n <= self._cover_until:
             self._wait -= self.hazard() * self._dt
             if self._wait <= 0:
@@ -236,14 +235,16 @@ class DecoyScheduler:
 
     def _lookup(self, t: float) -> np.ndarray | None:
         """The newest window of the detector source that lies inside the current run of
-        released real samples (ends at or before ``t``, starts at or after the run's start)."""
+        released real samples (ends at or before ``t``, starts at or after the run's start).
+        When the source no longer keeps windows that old (a large block pushed at once), the
+        released samples are classified instead."""
         for w in reversed(self._windows):
             if w.t_end > t:
                 continue
             if w.t_start < self._run_start_t or t - w.t_end > 2 * self.hop * self._dt:
                 return None
             return None if w.probs is None else np.asarray(w.probs, np.float64).reshape(-1)
-        return None
+        return self._classify()
 
     def _see(self, p: np.ndarray | None) -> None:
         ok = p is not None and bool(np.all(np.isfinite(p)) and p[self._cover] >= self.options.cover_probability)

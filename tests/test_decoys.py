@@ -52,9 +52,14 @@ class AlwaysCover:
         return out
 
 
-class NeverCalled(AlwaysCover):
+class NeverCover(AlwaysCover):
+    """Every window is something else than the cover activity."""
+
     def predict(self, windows):
-        raise AssertionError("the scheduler classified a window itself")
+        self.windows += len(windows)
+        out = np.zeros((len(windows), len(self.classes)))
+        out[:, 3] = 1.0
+        return out
 
 
 def runs(mask):
@@ -179,26 +184,31 @@ def test_detector_source_results_are_reused_not_recomputed(generator, detector, 
 
 
 def test_scheduler_never_reads_a_window_reaching_into_unreleased_or_replaced_samples():
-    """Drive the scheduler by hand: windows of the source that end after the sample being
-    released, or start before the current run of real samples, are never used."""
+    """Drive the scheduler by hand with a detector source's window results that say "cover":
+    windows that end after the sample being released, or start before the current run of
+    real samples, are never used (the scheduler's own view of the released samples says
+    "not cover" here, so any decoy would come from a window it must not read)."""
     from collections import deque
 
     from sdk.detector import WindowResult
 
     cover = np.eye(6)[0]
+    own = NeverCover()
     windows = deque(maxlen=100)
-    s = DecoyScheduler(NeverCalled(), "WALKING", DecoyOptions(rate=0.9), 0, 50.0, windows=windows, hop=25)
-    # the only window on offer ends in the future (still in the release buffer)
+    s = DecoyScheduler(own, "WALKING", DecoyOptions(rate=0.9), 0, 50.0, windows=windows, hop=25)
+    # the only window on offer ends in the future (still in the release buffer): the
+    # scheduler classifies the released samples itself instead
     windows.append(WindowResult(0.0, 10.0, cover, 0.0))
     for i in range(500):
         s.released(i / 50, np.zeros(3), False, False)
-    assert s.decoys_started == 0 and s._cover_until == -1
-    # a replaced sample at 10 s starts a new run: a window starting before it is stale
+    assert s.decoys_started == 0 and own.windows > 0
+    # a replaced sample at 10 s starts a new run: a window starting before it is not read
     s.released(10.0, np.zeros(3), True, True)
     windows.append(WindowResult(9.0, 12.0, cover, 0.0))
+    before = own.windows
     for i in range(501, 800):
         s.released(i / 50, np.zeros(3), False, False)
-    assert s.decoys_started == 0
+    assert s.decoys_started == 0 and own.windows == before
     # windows inside the run of released real samples are used
     for i in range(800, 5000):
         if i % 25 == 0:
@@ -206,4 +216,14 @@ def test_scheduler_never_reads_a_window_reaching_into_unreleased_or_replaced_sam
         s.released(i / 50, np.zeros(3), False, False)
         if s.decoy_next:
             break
-    assert s.decoy_next
+    assert s.decoy_next and own.windows == before
+
+
+def test_large_blocks_fall_back_to_classifying_released_samples(generator, detector, recording):
+    """A whole recording pushed at once outruns the detector source's window memory: the
+    scheduler then classifies the released samples itself, so decoys still happen."""
+    t, xyz = recording
+    src = DetectorSource(Policy(("WALKING_UPSTAIRS",), "WALKING"), detector)
+    f = PrivacyFilter(FilterOptions(seed=2, decoys=DecoyOptions(rate=0.5)), [src], generator=generator)
+    ReleasedBlock.concat([f.push_block(t, xyz), f.flush()])
+    assert f.status.decoy_segments >= 1
