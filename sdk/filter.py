@@ -343,7 +343,11 @@ class PrivacyFilter:
             else:
                 y, replaced = self._real(x), False
             if decoys is not None:
-                decoys.released(t, y, replaced, sensitive)
+                try:
+                    decoys.released(t, y, replaced, sensitive)
+                except Exception as exc:  # decoys are optional: stop them, keep filtering
+                    self._fault(f"decoys stopped: {exc!r}")
+                    self._decoys = decoys = None
             self._history.append(y)
             out_t.append(t)
             out_x.append(y)

@@ -125,6 +125,20 @@ def test_no_decoys_at_rate_zero_or_without_a_detector(generator, recording):
     assert f.status.decoys == "off (no activity detector)"
 
 
+def test_a_failing_scheduler_stops_decoys_not_the_filter(generator, recording, monkeypatch):
+    t, xyz = clip(recording, 165, 200)
+
+    def boom(self, *args):
+        raise RuntimeError("scheduler bug")
+
+    monkeypatch.setattr(DecoyScheduler, "released", boom)
+    f = PrivacyFilter(FilterOptions(decoys=DecoyOptions(rate=0.5, detector=AlwaysCover())), [PrivateSpans([(170, 172)])], generator=generator)
+    out = ReleasedBlock.concat([f.push_block(t, xyz), f.flush()])
+    np.testing.assert_array_equal(out.t, t)
+    np.testing.assert_array_equal(out.replaced, (t >= 170) & (t <= 172))
+    assert any("decoys stopped: RuntimeError('scheduler bug')" in m for m in f.status.faults)
+
+
 # -- how many and how long ----------------------------------------------------------------------
 
 def test_share_of_cover_time_replaced_follows_the_rate(generator, recording):
