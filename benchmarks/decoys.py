@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from converter.evaluate import EvaluationConfig, _jsonable, reference_classifiers  # noqa: E402
-from converter.evaluation.decoys import BIN_NAMES, DEFAULT_RATES, decoy_tradeoff, tradeoff_table  # noqa: E402
+from converter.evaluation.decoys import BIN_NAMES, DEFAULT_RATES, cpu_cost, decoy_tradeoff, tradeoff_table  # noqa: E402
 from converter.evaluation.streams import Stream  # noqa: E402
 from converter.hapt import load_hapt  # noqa: E402
 from sdk.decoys import DEFAULT_DECOY_RATE  # noqa: E402
@@ -40,6 +40,8 @@ def main(argv=None) -> int:
     ap.add_argument("--delay", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=None, help="HAPT folder (default: $SENSEGEN_HAPT_DIR or ../shared/data/hapt)")
+    ap.add_argument("--cpu-repeats", type=int, default=3, help="runs per rate for the CPU figure (one stream; 0 skips)")
+    ap.add_argument("--cpu-only", action="store_true", help="only (re)measure the CPU figure into an existing --out JSON")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "decoys.json"))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -47,15 +49,24 @@ def main(argv=None) -> int:
     cfg = EvaluationConfig(users=tuple(args.users), seed=args.seed, delay_s=args.delay)
     ds = load_hapt(args.data)
     streams = [Stream.from_experiment(e) for e in ds.for_users(cfg.users).experiments]
-    reference = [Stream.from_experiment(e) for e in ds.for_users([u for u in ds.users if u not in cfg.users]).experiments]
+    reference = [] if args.cpu_only else [
+        Stream.from_experiment(e) for e in ds.for_users([u for u in ds.users if u not in cfg.users]).experiments]
     policy = Policy(tuple(cfg.sensitive), cfg.cover)
-    classifiers = reference_classifiers(reference, policy, cfg)
-    res = decoy_tradeoff(streams, Generator(), ActivityDetector(), classifiers, policy, delay_s=args.delay,
-                         crossfade_s=cfg.crossfade_s, rates=args.rates, window=cfg.window, hop=cfg.hop, seed=args.seed)
+    generator, detector = Generator(), ActivityDetector()
+    if args.cpu_only:
+        res = json.loads(Path(args.out).read_text())
+    else:
+        classifiers = reference_classifiers(reference, policy, cfg)
+        res = decoy_tradeoff(streams, generator, detector, classifiers, policy, delay_s=args.delay,
+                             crossfade_s=cfg.crossfade_s, rates=args.rates, window=cfg.window, hop=cfg.hop, seed=args.seed)
+    if args.cpu_repeats > 0:  # per-rate CPU on one stream, min of interleaved runs (the full runs are too noisy)
+        longest = max(streams, key=len)
+        res["cpu"] = cpu_cost(longest, policy, detector, generator, args.rates, args.delay, cfg.crossfade_s, args.cpu_repeats)
+        res["cpu_stream"] = {"user": longest.user, "exp": longest.exp, "seconds": len(longest) / generator.rate_hz}
     res["users"] = list(args.users)
     res["policy"] = policy.to_dict()
     res["default_rate"] = DEFAULT_DECOY_RATE
-    res["wall_s"] = time.time() - t0
+    res["wall_s" if not args.cpu_only else "cpu_wall_s"] = time.time() - t0
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(_jsonable(res), indent=1))
     print(f"\nheld-out users {args.users}; {policy.describe()}; release delay {args.delay:g} s; "
@@ -71,7 +82,12 @@ def main(argv=None) -> int:
         b = r["splice"]["segment"]["bins"]
         print(f"  {key:>5}: AUC {r['splice']['auc']:.3f}, window posterior {r['splice']['window']['posterior_policy']:.3f}; "
               + ", ".join(f"{n} {b[n]['posterior_policy']:.2f} [{b[n]['segments']}]" for n in BIN_NAMES))
-    print(f"\nwritten to {args.out} ({res['wall_s'] / 60:.1f} min)")
+    if "cpu" in res:
+        st = res["cpu_stream"]
+        print(f"\nCPU of the whole pipeline on user {st['user']} exp {st['exp']} ({st['seconds']:.0f} s), min of "
+              f"{args.cpu_repeats} interleaved runs: " + ", ".join(
+                  f"{k}: {v['ms_per_s_of_stream']:.1f} ms/s ({100 * v['extra_cpu']:+.1f} %)" for k, v in res["cpu"].items()))
+    print(f"\nwritten to {args.out} ({(time.time() - t0) / 60:.1f} min)")
     return 0
 
 

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 #: default decoy rate: expected share of cover-activity time replaced by decoys (chosen from
 #: ``benchmarks/decoys.py``; see the README section "Decoys")
-DEFAULT_DECOY_RATE = 0.2
+DEFAULT_DECOY_RATE = 0.1
 
 #: Default length distribution (seconds): the 20 quantiles (2.5 %, 7.5 %, ... 97.5 %) of the 231
 #: segments the bundled detector replaces when it hides WALKING_UPSTAIRS as WALKING (release

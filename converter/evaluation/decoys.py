@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from sdk.activities import activity_index
+from sdk.activities import ACTIVITIES, activity_index
 from sdk.decoys import DecoyOptions
 from sdk.detector import ActivityDetector, DetectorSource
 from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock
@@ -253,6 +253,7 @@ def decoy_tradeoff(
             "cover_replaced_by_decoys": float((decoy & (labels == cover)).sum() / max(cover_samples, 1)),
             "decoy_time_per_cover_time": float(decoy.sum() / max(cover_samples, 1)),
             "decoys_outside_cover": float((decoy & (labels != cover)).sum() / max(decoy.sum(), 1)),
+            "decoy_time_by_label": decoy_time_by_label(decoy, labels),
             "replaced_share": float(rep.mean()),
             "cover_s_per_decoy": float(cover_samples / rate_hz / n_decoys) if n_decoys else float("inf"),
             "filter_cpu_s": cpu,
@@ -270,10 +271,37 @@ def decoy_tradeoff(
     return out
 
 
+def decoy_time_by_label(decoy: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Share of decoy samples by true label ("unlabelled": HAPT's gaps between activities)."""
+    total = max(int(decoy.sum()), 1)
+    return {("unlabelled" if k == 0 else ACTIVITIES[k]): float((decoy & (labels == k)).sum() / total)
+            for k in np.unique(labels[decoy])}
+
+
+def cpu_cost(stream: Stream, policy: Policy, detector: ActivityDetector, generator: Generator, rates: Sequence[float],
+             delay_s: float = 3.0, crossfade_s: float = 0.5, repeats: int = 3) -> dict:
+    """CPU seconds of the whole pipeline on one stream at each rate: the minimum over
+    ``repeats`` runs, interleaved across rates (a shared machine's noise hits every rate
+    alike), and the extra CPU against rate 0."""
+    best = {float(r): np.inf for r in rates}
+    for _ in range(repeats):
+        for r in best:
+            t0 = time.process_time()
+            release_with_decoys(stream, policy, detector, generator, r, delay_s, crossfade_s, seed=0)
+            best[r] = min(best[r], time.process_time() - t0)
+    base = best.get(0.0)
+    return {f"{r:g}": {"cpu_s": v, "extra_cpu": (v / base - 1) if base else float("nan"),
+                       "ms_per_s_of_stream": 1000 * v / (len(stream) / float(generator.rate_hz))} for r, v in best.items()}
+
+
 def _check(name: str, value: float) -> dict:
     op, target = DECOY_TARGETS[name]
     met = None if value is None or not np.isfinite(value) else bool(value <= target if op == "<=" else value >= target)
     return {"value": value, "target": f"{op} {target}", "met": met}
+
+
+def _f(v, spec: str = ".3f") -> str:
+    return "–" if v is None or not np.isfinite(v) else format(v, spec)
 
 
 def tradeoff_table(res: dict) -> str:
@@ -286,17 +314,18 @@ def tradeoff_table(res: dict) -> str:
     for key, r in res["rates"].items():
         seg = r["perfect"]["segment"]
         sp = r["splice"].get("segment", {}).get("pooled", {})
+        cpu = res.get("cpu", {}).get(key, {}).get("extra_cpu")
         lines.append(
-            f"| {key} | {r['decoys']} | {r['cover_replaced_by_decoys']:.3f} | {r['perfect']['sample']['posterior_policy']:.3f} "
-            f"| {seg['worst_bin_policy']:.3f} / {seg['pooled']['posterior_policy']:.3f} "
-            f"| {seg['worst_bin_true']:.3f} / {seg['pooled']['posterior_true']:.3f} "
-            f"| {sp.get('posterior_policy', float('nan')):.3f} | {r['utility_ratio']:.3f} | {r['attacker_recall']:.3f} "
-            f"| {100 * r.get('extra_cpu', 0.0):+.1f} % |"
+            f"| {key} | {r['decoys']} | {_f(r['cover_replaced_by_decoys'])} | {_f(r['perfect']['sample']['posterior_policy'])} "
+            f"| {_f(seg['worst_bin_policy'])} / {_f(seg['pooled']['posterior_policy'])} "
+            f"| {_f(seg['worst_bin_true'])} / {_f(seg['pooled']['posterior_true'])} "
+            f"| {_f(sp.get('posterior_policy'))} | {_f(r['utility_ratio'])} | {_f(r['attacker_recall'])} "
+            f"| {'–' if cpu is None else f'{100 * cpu:+.1f} %'} |"
         )
     lines += ["", "Per length bin, perfect detector: P(policy | segment) (P(true | segment)) [segments]", "",
               "| rate | " + " | ".join(BIN_NAMES) + " |", "|---|" + "---|" * len(BIN_NAMES)]
     for key, r in res["rates"].items():
         b = r["perfect"]["segment"]["bins"]
-        cells = [f"{b[n]['posterior_policy']:.2f} ({b[n]['posterior_true']:.2f}) [{b[n]['segments']}]" for n in BIN_NAMES]
+        cells = [f"{_f(b[n]['posterior_policy'], '.2f')} ({_f(b[n]['posterior_true'], '.2f')}) [{b[n]['segments']}]" for n in BIN_NAMES]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
