@@ -152,6 +152,7 @@ class DecoyScheduler:
         self._run = 0  # current replaced run (samples) and whether a sensitivity source made it
         self._run_sensitive = self._run_decoy = False
         self.lengths_s: deque[float] = deque(maxlen=int(options.memory))
+        self._hazard = self.hazard()
         self.decoys_started = 0
         self.decoy_samples = 0
         self.windows_classified = 0
@@ -179,6 +180,7 @@ class DecoyScheduler:
         elif self._run:
             if self._run_sensitive and not self._run_decoy:  # a policy segment, as the app saw it
                 self.lengths_s.append(self._run * self._dt)
+                self._hazard = self.hazard()
             self._run, self._run_sensitive, self._run_decoy = 0, False, False
         if replaced or t - self._last_t > self._max_gap:
             self._real_run = 0
@@ -194,7 +196,7 @@ class DecoyScheduler:
         if self._real_run >= self.window and (self._real_run - self.window) % self.hop == 0:
             self._see(self._lookup(t) if self._windows else self._classify())
         if self._left == 0 and self._n <= self._cover_until:
-            self._wait -= self.hazard() * self._dt
+            self._wait -= self._hazard * self._dt
             if self._wait <= 0:
                 self._start()
 
