@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from .theme import DEFAULT_SIZE
@@ -63,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delay", metavar="S", type=float, default=3.0, help="release delay in seconds (default 3)")
     p.add_argument("--private-span", metavar="START:END", type=_span, action="append", default=[],
                    help="always replace this span (seconds since start); repeatable")
+    p.add_argument("--decoy-rate", metavar="R", type=float, default=None,
+                   help="share of cover-activity time also replaced by decoys, 0 = off (default: the SDK's)")
     p.add_argument("--private", action="store_true", help="start with the 'private now' switch on")
     p.add_argument("--screenshot", metavar="PNG", help="run --duration seconds, save a window screenshot, exit")
     p.add_argument("--duration", metavar="S", type=float, default=12.0, help="seconds of streaming before --screenshot")
@@ -135,6 +138,8 @@ def main(argv=None) -> int:
         sensitive=tuple(args.sensitive or ("WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS")), cover=args.cover, delay_s=args.delay, model=args.model,
         private_spans=tuple(args.private_span),
     )
+    if args.decoy_rate is not None:
+        settings = replace(settings, decoy_rate=args.decoy_rate)
     pipeline = Pipeline(settings)
     if args.private:
         pipeline.set_private(True)

@@ -280,10 +280,17 @@ class Controls(ScrollView):
             self.sensitive[name] = b
             grid.add_widget(b)
         box.add_widget(grid)
+        self.decoy_label = _text(color=theme.TEXT, font=14)
+        box.add_widget(self.decoy_label)
+        self.decoy_slider = Slider(min=0, max=0.5, step=0.05, value=s.decoy_rate, size_hint_y=None, height=dp(30))
+        self.decoy_slider.bind(value=lambda w, v: self._show_decoys(v))
+        self.decoy_slider.bind(on_touch_up=self._decoys_released)
+        box.add_widget(self.decoy_slider)
+        self._show_decoys(s.decoy_rate)
 
         box.add_widget(_heading("Filter"))
         self.counter_labels = {}
-        for key in ("filter cost", "model", "detector"):
+        for key in ("filter cost", "decoys", "model", "detector"):
             lab = _wrapping(color=theme.TEXT, font=13)
             self.counter_labels[key] = lab
             box.add_widget(lab)
@@ -307,6 +314,14 @@ class Controls(ScrollView):
             self.dragging_delay = False
             if abs(slider.value - self.demo.pipeline.settings.delay_s) > 1e-9:
                 self.demo.change(delay_s=float(slider.value))
+
+    def _show_decoys(self, v: float) -> None:
+        self.decoy_label.text = f"Decoys: {100 * v:.0f} % of cover time" if v > 0 else "Decoys: off"
+
+    def _decoys_released(self, slider, touch) -> None:
+        """A new decoy rate applies when the slider is let go (it rebuilds the filter)."""
+        if abs(slider.value - self.demo.pipeline.settings.decoy_rate) > 1e-9:
+            self.demo.change(decoy_rate=round(float(slider.value), 2))
 
     def show_problem(self, text: str) -> None:
         self.source_problem.text = text

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from sdk.activities import ACTIVITIES
+from sdk.decoys import DEFAULT_DECOY_RATE, DecoyOptions
 from sdk.errors import InputError, StreamGapWarning
 from sdk.filter import FilterOptions, FilterStatus, PrivacyFilter
 from sdk.generator import Generator
@@ -43,6 +44,7 @@ class DemoSettings:
         model: generator file; ``None`` = the SDK's bundled model.
         private_spans: (start, end) seconds since start that are always replaced.
         seed: generator seed.
+        decoy_rate: share of cover-activity time also replaced by decoys (needs the detector).
     """
 
     sensitive: tuple[str, ...] = ("WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS")
@@ -51,6 +53,7 @@ class DemoSettings:
     model: str | Path | None = None
     private_spans: tuple[tuple[float, float], ...] = ()
     seed: int = 0
+    decoy_rate: float = DEFAULT_DECOY_RATE
 
 
 @dataclass
@@ -233,7 +236,7 @@ class Pipeline:
             sources.append(self.detector.source)
         options = FilterOptions(
             model=s.model, cover=s.cover, delay_s=s.delay_s, seed=s.seed,
-            output_queue=int(max(s.delay_s, 1.0) * gen.rate_hz * 20),
+            output_queue=int(max(s.delay_s, 1.0) * gen.rate_hz * 20), decoys=DecoyOptions(rate=s.decoy_rate),
         )
         return PrivacyFilter(options, sources=sources, generator=gen)
 
@@ -371,7 +374,7 @@ class Pipeline:
 
     def _counters(self, status: FilterStatus | None) -> dict[str, str]:
         if status is None:
-            return {"samples": "0 in / 0 out", "replaced": "0.0 %", "runtime": "–", "filter cost": "–"}
+            return {"samples": "0 in / 0 out", "replaced": "0.0 %", "runtime": "–", "filter cost": "–", "decoys": "–"}
         pct = 100.0 * status.samples_replaced / status.samples_out if status.samples_out else 0.0
         cost = 1000.0 * self._busy_s / self._stream_s if self._stream_s else 0.0
         return {
@@ -379,4 +382,5 @@ class Pipeline:
             "replaced": f"{pct:.1f} % ({status.segments} segment{'s' if status.segments != 1 else ''})",
             "runtime": status.runtime,
             "filter cost": f"{cost:.1f} ms per s of stream",
+            "decoys": f"{status.decoys}, {status.decoy_segments} so far",
         }

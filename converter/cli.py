@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from sdk.activities import ACTIVITIES
+from sdk.decoys import DEFAULT_DECOY_RATE
 from sdk.errors import SenseGenError
 
 #: Activity names a user may pass (``OTHER`` is the model's bucket for unlabelled data).
@@ -193,6 +194,7 @@ def build_sources(args, generator_activities):
 def cmd_filter(args) -> int:
     import numpy as np
 
+    from sdk.decoys import DecoyOptions
     from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock
     from sdk.recording import HAPT_RATE_HZ, read_recording, sample_recording_path, write_csv
 
@@ -217,7 +219,7 @@ def cmd_filter(args) -> int:
                   file=sys.stderr)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     opts = FilterOptions(model=args.model, cover=args.cover, delay_s=args.delay, seed=args.seed,
-                         crossfade_s=args.crossfade)
+                         crossfade_s=args.crossfade, decoys=DecoyOptions(rate=args.decoy_rate))
     f = PrivacyFilter(opts, [])
     f.sources = build_sources(args, f.generator.activities)
     if not f.sources:
@@ -231,6 +233,7 @@ def cmd_filter(args) -> int:
         "input": str(args.input), "output": str(args.out), "rows": len(out),
         "replaced": int(out.replaced.sum()), "segments": status.segments,
         "faults": list(status.faults), "model": f.generator.info, "delay_s": args.delay,
+        "decoys": status.decoys, "decoy_segments": status.decoy_segments,
     }
     if detectors:
         summary["detector"] = {"model": detectors[0].detector.info, "policy": detectors[0].policy.describe(),
@@ -352,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--delay", type=float, default=3.0, help="release delay in seconds (default: %(default)s)")
     f.add_argument("--crossfade", type=float, default=0.5, help="blend back to real data over this many seconds (default: %(default)s)")
     f.add_argument("--seed", type=int, default=0, help="seed of the synthetic data: same seed, same output (default: %(default)s)")
+    f.add_argument("--decoy-rate", type=float, default=DEFAULT_DECOY_RATE, metavar="R",
+                   help="share of cover-activity time also replaced by decoys, 0 = off (needs --sensitive: "
+                        "decoys start while the detector sees the cover; default: %(default)s)")
     f.add_argument("--model", default=None, help="generator model (default: the bundled one)")
     f.add_argument("--detector", default=None, help="detector model (default: the bundled one)")
     f.add_argument("--plot", action="store_true", help="also write OUT.png: raw vs released (needs matplotlib)")

@@ -83,6 +83,7 @@ class EvaluationConfig:
     lstm_units: int = 32
     seed: int = 0
     personal_cover: bool = True  # the personal-cover protocol (tells, floor, bank on/off)
+    decoy_rates: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3)  # decoy trade-off (evaluation.decoys); () skips it
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -364,6 +365,13 @@ def run_evaluation(
     masks = detector_masks(streams, policy, detector, delays, progress)
     results["privacy"], released = privacy_metrics(streams, masks, methods, classifiers, policy, cfg, progress)
     results["timing"]["privacy_s"] = time.time() - t
+    if cfg.decoy_rates:
+        from .evaluation.decoys import decoy_tradeoff
+
+        t = time.time()
+        results["decoys"] = decoy_tradeoff(streams, generator, detector, classifiers, policy, cfg.delay_s, cfg.crossfade_s,
+                                           cfg.decoy_rates, cfg.window, cfg.hop, cfg.seed, progress)
+        results["timing"]["decoys_s"] = time.time() - t
     results["summary"] = summarise(results, cfg)
     results["timing"]["total_s"] = time.time() - t0
     if figures:

@@ -7,6 +7,8 @@ format...) stays importable from its submodule (``sdk.errors``, ``sdk.runtime``,
 ``sdk.generator``, ``sdk.mdn``, ``sdk.recording``...).
 """
 from .activities import ACTIVITIES
+from .cover_bank import CoverBankOptions
+from .decoys import DecoyOptions
 from .detector import ActivityDetector, DetectorSource
 from .errors import DataError, InputError, ModelError, SenseGenError, StreamGapWarning
 from .filter import FilterOptions, PrivacyFilter, ReleasedBlock, filter_recording
@@ -18,7 +20,7 @@ from .sensitivity import ManualSwitch, PrivateSpans, SensitivitySource
 
 __all__ = [
     # the filter
-    "PrivacyFilter", "FilterOptions", "ReleasedBlock", "filter_recording",
+    "PrivacyFilter", "FilterOptions", "ReleasedBlock", "filter_recording", "CoverBankOptions", "DecoyOptions",
     # what makes a sample sensitive
     "SensitivitySource", "PrivateSpans", "ManualSwitch", "DetectorSource", "Policy", "ACTIVITIES",
     # the models

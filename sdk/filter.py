@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .cover_bank import CoverBank, CoverBankError, CoverBankOptions
+from .decoys import DecoyOptions, DecoyScheduler, scheduler_for
 from .errors import RateMismatchError, SampleValueError, StreamGapWarning, TimestampError
 from .generator import Generator, SyntheticStream
 from .mdn import SamplingOptions
@@ -54,6 +55,8 @@ class FilterOptions:
             (for a UI thread reading what a sensor thread pushed).
         cover_bank: keep the owner's recent released walking (``sdk.cover_bank``) and
             generate replaced segments from it; ``None`` turns it off (population cover).
+        decoys: decoy segments of the cover activity (``sdk.decoys``); they need an activity
+            detector (``decoys.detector`` or a ``DetectorSource`` among the sources).
     """
 
     model: str | Path | None = None
@@ -68,6 +71,7 @@ class FilterOptions:
     runtime: str | None = None
     output_queue: int = 0
     cover_bank: CoverBankOptions | None = field(default_factory=CoverBankOptions)
+    decoys: DecoyOptions = field(default_factory=DecoyOptions)
 
     def __post_init__(self) -> None:
         if not (self.delay_s >= 0 and self.crossfade_s >= 0):
@@ -117,6 +121,8 @@ class FilterStatus:
     faults: tuple[str, ...]
     runtime: str
     bank_samples: int = 0  # samples of the owner's cover activity in the cover bank
+    decoys: str = "off"
+    decoy_segments: int = 0
 
 
 class PrivacyFilter:
@@ -173,6 +179,8 @@ class PrivacyFilter:
         self._faults: list[str] = []
         self._n_in = self._n_out = self._n_replaced = 0
         self._closed = False
+        self._decoys: DecoyScheduler | None = None
+        self._decoys_checked = not self.options.decoys.enabled
         self.bank = self._make_bank()
 
     def _make_bank(self) -> CoverBank | None:
@@ -267,6 +275,8 @@ class PrivacyFilter:
                 faults=tuple(self._faults[-20:]),
                 runtime=f"{self.generator.runtime.name} {self.generator.runtime.version}",
                 bank_samples=self.bank.samples if self.bank is not None else 0,
+                decoys=self._decoy_state(),
+                decoy_segments=self._decoys.decoys_started if self._decoys is not None else 0,
             )
 
     @property
@@ -366,13 +376,23 @@ class PrivacyFilter:
     def _release(self, until: float) -> ReleasedBlock:
         out_t, out_x, out_r, out_real = [], [], [], []
         pending = self._pending
+        if not self._decoys_checked:
+            self._setup_decoys()
+        decoys = self._decoys
         while pending and pending[0][0] <= until:
             t, x = pending.popleft()
-            if self._is_sensitive(t):
+            sensitive = self._is_sensitive(t)
+            if sensitive or (decoys is not None and decoys.decoy_next):
                 y, replaced = self._synthetic(), True
                 self._n_replaced += 1
             else:
                 y, replaced = self._real(x), False
+            if decoys is not None:
+                try:
+                    decoys.released(t, y, replaced, sensitive)
+                except Exception as exc:  # decoys are optional: stop them, keep filtering
+                    self._fault(f"decoys stopped: {exc!r}")
+                    self._decoys = decoys = None
             self._history.append(y)
             out_t.append(t)
             out_x.append(y)
@@ -459,6 +479,23 @@ class PrivacyFilter:
             return x
         w = i / (self._crossfade_n + 1)
         return (1 - w) * s + w * x
+
+    def _setup_decoys(self) -> None:
+        """Decoys start with the stream, with the detector known by then (see ``sdk.decoys``)."""
+        self._decoys_checked = True
+        opts = self.options.decoys
+        try:
+            seed = np.random.SeedSequence(self.options.seed, spawn_key=(0xDEC0,))
+            self._decoys = scheduler_for(opts, self.sources, self.cover, seed, self.rate_hz)
+        except Exception as exc:  # no decoys is safe: real sensitive data is never at stake
+            self._fault(f"decoys disabled: {exc}")
+
+    def _decoy_state(self) -> str:
+        if self._decoys is not None:
+            return f"rate {self.options.decoys.rate:g}"
+        if not self.options.decoys.enabled:
+            return "off"
+        return "waiting for the stream" if not self._decoys_checked else "off (no activity detector)"
 
     def _fault(self, message: str) -> None:
         log.warning(message)

@@ -116,3 +116,28 @@ def test_filter_cli_plot_without_matplotlib_is_a_clear_error(tmp_path, hapt_file
     assert "--plot needs matplotlib" in p.stderr
     assert "pip install matplotlib" in p.stderr and "pip install -e '.[train]'" in p.stderr
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_filter_cli_decoy_rate_adds_decoys_or_turns_them_off(tmp_path, hapt_file, capsys):
+    """--decoy-rate: decoys replace some walking besides the detected stairs; 0 turns them off."""
+    import json
+
+    from converter.cli import main  # the checkout's own CLI (the console script may be another install)
+
+    got = {}
+    for rate in ("0.5", "0"):
+        assert main(["filter", str(hapt_file), "--out", str(tmp_path / f"o{rate}.csv"), "--sensitive", "WALKING_UPSTAIRS",
+                     "--decoy-rate", rate]) == 0
+        got[rate] = json.loads(capsys.readouterr().out)
+    assert got["0.5"]["decoys"] == "rate 0.5" and got["0.5"]["decoy_segments"] >= 1
+    assert got["0"]["decoys"] == "off" and got["0"]["decoy_segments"] == 0
+    assert got["0.5"]["replaced"] > got["0"]["replaced"]
+    assert got["0.5"]["segments"] > got["0"]["segments"]  # decoys are generator segments too
+
+
+@pytest.mark.parametrize("rate", ["-0.1", "1.5"])
+def test_filter_cli_refuses_bad_decoy_rate(tmp_path, hapt_file, capsys, rate):
+    from converter.cli import main
+
+    assert main(["filter", str(hapt_file), "--out", str(tmp_path / "o.csv"), "--decoy-rate", rate]) == 2
+    assert f"decoy rate must be in [0, 0.9] (share of cover time), got {float(rate)}" in capsys.readouterr().err

@@ -169,3 +169,18 @@ def test_detector_is_off_when_nothing_is_sensitive():
     assert not p.detector.available
     assert p.snapshot().activity.startswith("detector: ")
     p.stop()
+
+
+def test_decoy_rate_setting_reaches_the_filter_and_its_status(rng):
+    p = Pipeline(DemoSettings(delay_s=1.0, decoy_rate=0.3))
+    src = HandSource()
+    p.start(src)
+    t = src.push_seconds(0.0, 2.0, rng)
+    expected = "rate 0.3" if p.detector.available else "off (no activity detector)"
+    assert p.snapshot().counters["decoys"] == f"{expected}, 0 so far"
+    p.reconfigure(decoy_rate=0.0)
+    t = src.push_seconds(t, 2.0, rng)
+    assert p.snapshot().counters["decoys"] == "off, 0 so far"
+    p.reconfigure(decoy_rate=2.0)
+    assert any("decoy rate must be in [0, 0.9]" in m for m in p.snapshot().messages)
+    p.stop()

@@ -22,6 +22,7 @@ from converter.evaluation.streams import (
     segments,
 )
 from sdk.activities import activity_index
+from sdk.decoys import DecoyOptions
 from sdk.detector import ActivityDetector, DetectorSource
 from sdk.filter import FilterOptions, filter_recording
 from sdk.generator import Generator
@@ -65,7 +66,8 @@ def first_upstairs(s: Stream, before: int = 2000, after: int = 2500) -> Stream:
 def test_release_mask_matches_filter_when_driven_identically(data, detector, generator):
     s = first_upstairs(data[0][1])
     mask = release_mask(s, [DetectorSource(POLICY, detector)], delay_s=1.5)
-    out = filter_recording(s.t, s.xyz, FilterOptions(delay_s=1.5, crossfade_s=0.0), [DetectorSource(POLICY, detector)], generator=generator)
+    opts = FilterOptions(delay_s=1.5, crossfade_s=0.0, decoys=DecoyOptions(rate=0.0))  # the policy's mask alone
+    out = filter_recording(s.t, s.xyz, opts, [DetectorSource(POLICY, detector)], generator=generator)
     # filter_recording pushes one block; release_mask with a block as long as the stream does the same
     mask_one_block = release_mask(s, [DetectorSource(POLICY, detector)], delay_s=1.5, block=len(s))
     np.testing.assert_array_equal(out.replaced, mask_one_block)

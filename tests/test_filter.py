@@ -8,9 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sdk.decoys import DecoyOptions
+from sdk.detector import ActivityDetector, DetectorSource
 from sdk.errors import GeneratorFault, RateMismatchError, SampleValueError, StreamGapWarning, TimestampError
 from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock, filter_recording
 from sdk.generator import Generator
+from sdk.policy import Policy
 from sdk.sensitivity import ManualSwitch, PrivateSpans
 
 from .conftest import stream_of
@@ -56,6 +59,78 @@ def test_released_stream_is_independent_of_sensitive_samples(generator, real, sp
     other = run(generator, t, altered, spans, seed=7)
     np.testing.assert_array_equal(base.xyz, other.xyz)
     np.testing.assert_array_equal(base.replaced, m)
+
+
+class GateOnly(DetectorSource):
+    """The bundled detector as the decoys' view of the cover activity, never sensitive itself
+    (so only the private spans decide what is sensitive)."""
+
+    def is_sensitive(self, t):
+        return False
+
+
+@pytest.fixture(scope="module")
+def walking(hapt_root):
+    """90 s of a held-out user's stream with walking (user 3, 165-255 s): decoys happen."""
+    t, xyz = stream_of(hapt_root / "RawData" / "acc_exp05_user03.txt")
+    m = (t >= 165) & (t < 255)
+    return t[m], xyz[m]
+
+
+@pytest.fixture(scope="module")
+def activity_detector():
+    return ActivityDetector()
+
+
+def run_with_decoys(generator, detector, t, xyz, spans, view):
+    if view == "released":  # the scheduler classifies released real samples itself
+        opts, sources = FilterOptions(seed=7, decoys=DecoyOptions(rate=0.5, detector=detector)), [PrivateSpans(spans)]
+    else:  # it reuses the detector source's results of windows of released real samples
+        opts = FilterOptions(seed=7, decoys=DecoyOptions(rate=0.5))
+        sources = [PrivateSpans(spans), GateOnly(Policy(("WALKING_UPSTAIRS",), "WALKING"), detector)]
+    f = PrivacyFilter(opts, sources, generator=generator)  # pushed as a sensor delivers: 10 at a time
+    return ReleasedBlock.concat([f.push_block(t[i : i + 10], xyz[i : i + 10]) for i in range(0, len(t), 10)] + [f.flush()])
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    spans=st.lists(st.tuples(st.floats(5, 80), st.floats(0.1, 8)), min_size=1, max_size=3),
+    noise_seed=st.integers(0, 2**31),
+    scale=st.sampled_from([0.0, 1.0, 50.0]),
+    view=st.sampled_from(["released", "detector-source"]),
+)
+def test_released_stream_with_decoys_is_independent_of_sensitive_samples(generator, activity_detector, walking, spans, noise_seed, scale, view):
+    """Invariant 1 with decoys on: where decoys start and how long they last read only data
+    released as real, so the output (values and flags) ignores the data inside private spans."""
+    t, xyz = walking
+    spans = [(t[0] + a, t[0] + a + d) for a, d in spans]
+    base = run_with_decoys(generator, activity_detector, t, xyz, spans, view)
+    altered = xyz.copy()
+    m = inside(t, spans)
+    altered[m] = np.random.default_rng(noise_seed).normal(size=(m.sum(), 3)) * scale
+    other = run_with_decoys(generator, activity_detector, t, altered, spans, view)
+    np.testing.assert_array_equal(base.xyz, other.xyz)
+    np.testing.assert_array_equal(base.replaced, other.replaced)
+    assert base.replaced[m].all()
+
+
+def test_decoys_reading_unreleased_windows_would_break_noninterference(generator, activity_detector, walking, monkeypatch):
+    """The property test above has teeth: a scheduler that reads the detector's newest window
+    (which reaches into the release buffer) lets the private data choose the decoys."""
+    from sdk.decoys import DecoyScheduler
+
+    t, xyz = walking
+    spans = [(t[0] + a, t[0] + a + 4) for a in (20, 35, 50, 65, 80)]
+    altered = xyz.copy()
+    m = inside(t, spans)
+    altered[m] = np.random.default_rng(0).normal(size=(m.sum(), 3)) * 50
+    outs = {}
+    for leaky in (False, True):
+        if leaky:
+            monkeypatch.setattr(DecoyScheduler, "_lookup", lambda self, t: self._windows[-1].probs if self._windows else None)
+        outs[leaky] = [run_with_decoys(generator, activity_detector, t, x, spans, "detector-source") for x in (xyz, altered)]
+    np.testing.assert_array_equal(outs[False][0].replaced, outs[False][1].replaced)
+    assert not np.array_equal(outs[True][0].replaced, outs[True][1].replaced)
 
 
 def test_replaced_rows_never_equal_the_input(generator, real):

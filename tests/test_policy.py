@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from sdk.activities import ACTIVITIES
+from sdk.decoys import DecoyOptions
 from sdk.detector import DetectorSource
 from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock
 from sdk.policy import Policy, PolicyError
@@ -264,7 +265,8 @@ def generator():
 
 
 def run_filter(generator, t, xyz, sources, delay_s=1.0):
-    f = PrivacyFilter(FilterOptions(delay_s=delay_s, crossfade_s=0.0, seed=3), sources, generator=generator)
+    # decoys off: these tests pin exactly which samples the detector and the spans replace
+    f = PrivacyFilter(FilterOptions(delay_s=delay_s, crossfade_s=0.0, seed=3, decoys=DecoyOptions(rate=0.0)), sources, generator=generator)
     blocks = [f.push_block(t[s : s + 10], xyz[s : s + 10]) for s in range(0, len(t), 10)]
     blocks.append(f.flush())
     return ReleasedBlock.concat(blocks)

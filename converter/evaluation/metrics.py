@@ -320,21 +320,36 @@ def splice_detector_auc(windows: np.ndarray, is_replaced: np.ndarray, users: np.
     y = np.asarray(is_replaced, int)
     if len(np.unique(y)) < 2:
         return {"auc": float("nan"), "separability": float("nan"), "n_replaced": int(y.sum()), "n_real": int((1 - y).sum())}
-    f = splice_features(windows)
-    if user_relative:
-        f = per_user_standardise(f, np.asarray(users))
-    score = np.full(len(y), np.nan)
-    for u in np.unique(users):
-        test = users == u
-        if len(np.unique(y[~test])) < 2:
-            continue
-        clf = _forest(seed, balanced=True).fit(f[~test], y[~test])
-        score[test] = clf.predict_proba(f[test])[:, 1]
+    score = splice_scores(windows, y, users, seed=seed, user_relative=user_relative)
     ok = np.isfinite(score)
     auc = float(roc_auc_score(y[ok], score[ok])) if len(np.unique(y[ok])) == 2 else float("nan")
     # an AUC well below 0.5 is information too (the detector is consistently wrong across
     # users): "separability" max(AUC, 1 - AUC) is what a detector with the sign fixed reaches
     return {"auc": auc, "separability": max(auc, 1 - auc), "n_replaced": int(y.sum()), "n_real": int((1 - y).sum())}
+
+
+def splice_scores(
+    windows: np.ndarray, is_replaced: np.ndarray, users: np.ndarray, seed: int = 0, user_relative: bool = True,
+    train: np.ndarray | None = None,
+) -> np.ndarray:
+    """The splice detector's held-out score (probability "replaced") of every window: for each
+    user, a forest trained on the other users' windows (those in ``train``, default all).
+    NaN where the other users' training windows hold one class only."""
+    y = np.asarray(is_replaced, int)
+    users = np.asarray(users)
+    train = np.ones(len(y), bool) if train is None else np.asarray(train, bool)
+    f = splice_features(windows)
+    if user_relative:
+        f = per_user_standardise(f, users)
+    score = np.full(len(y), np.nan)
+    for u in np.unique(users):
+        test = users == u
+        fit = ~test & train
+        if len(np.unique(y[fit])) < 2:
+            continue
+        clf = _forest(seed, balanced=True).fit(f[fit], y[fit])
+        score[test] = clf.predict_proba(f[test])[:, 1]
+    return score
 
 
 # --- leaks -------------------------------------------------------------------------------------

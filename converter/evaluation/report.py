@@ -339,6 +339,12 @@ def write_report(path: Path, results: dict, cfg) -> None:
               "(`sdk.features`; splice detector adds jump and level-shift features), trained on reference users "
               "(attacker, utility) or leave-one-user-out on the released streams (splice detector: windows ≥ 50 % replaced vs real windows of the cover activity).",
               ""]
+    if results.get("decoys"):
+        from .decoys import tradeoff_table
+
+        lines += ["## Decoys", "", "What an observer learns from a synthetic segment, by decoy rate (`sdk.decoys`; "
+                  "targets at the default rate: P(policy | synthetic segment) <= 0.5 in every length bin, utility ratio >= 0.95, "
+                  "attacker recall <= 0.10).", "", tradeoff_table(results["decoys"]), ""]
     figs = results.get("figures") or []
     if figs:
         lines += ["## Figures", ""] + [f"![{f}]({f})" for f in figs] + [""]
