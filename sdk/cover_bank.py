@@ -72,10 +72,14 @@ class CoverBank:
         rate_hz: the stream's sample rate.
         detector: an ``ActivityDetector`` (``classes``, ``window``, ``hop``, ``predict_proba``).
         options: ``CoverBankOptions``.
+        windows: the ``recent_windows`` of a ``DetectorSource`` running ``detector`` on the
+            input stream: the result of a window whose samples were all released as real is
+            read there instead of classifying the same samples again.
     """
 
-    def __init__(self, cover: str, rate_hz: float, detector, options: CoverBankOptions | None = None):
+    def __init__(self, cover: str, rate_hz: float, detector, options: CoverBankOptions | None = None, windows=None):
         self.cover = cover
+        self.windows = windows
         self.rate_hz = float(rate_hz)
         self.options = options or CoverBankOptions()
         self.detector = detector
@@ -91,17 +95,15 @@ class CoverBank:
         """Forget everything (the store and the run being classified)."""
         self._runs: list[np.ndarray] = []  # contiguous clips, oldest first
         self._stored = 0
-        self._recent = np.empty((0, 3))  # the current run of released real samples, not yet judged
-        self._recent_end_t = -np.inf
-        self._judged = 0  # samples of _recent already covered by a classified window's end
-        self._open = False  # the last stored run can be extended (the previous window was kept)
+        self._break_run()
         self._cadence: Cadence | None = None
         self._cadence_stale = True
 
     def add_released(self, t: np.ndarray, xyz: np.ndarray, real: np.ndarray) -> None:
         """Offer a released block: ``t`` (n,), ``xyz`` (n, 3) and ``real`` (n,) bool, True
         where the released sample is the real input sample itself (not synthetic, not a
-        crossfade). Only runs of real samples are classified and possibly kept."""
+        crossfade). Only windows made wholly of one run of real samples are classified (or
+        their result read from the ``DetectorSource``, see ``windows``) and possibly kept."""
         real = np.asarray(real, bool)
         if not len(real):
             return
@@ -109,35 +111,55 @@ class CoverBank:
         if not real[0]:
             self._break_run()
         for a, b in zip(edges[::2], edges[1::2]):
-            if a > 0 or float(t[0]) - self._recent_end_t > self._max_dt:
+            if a > 0 or float(t[a]) - (self._run_t[-1] if len(self._run_t) else -np.inf) > self._max_dt:
                 self._break_run()
-            self._extend(np.asarray(xyz[a:b], np.float64))
-            self._recent_end_t = float(t[b - 1])
+            self._extend(np.asarray(t[a:b], np.float64), np.asarray(xyz[a:b], np.float64))
             if b < len(real):
                 self._break_run()
 
     def _break_run(self) -> None:
-        self._recent, self._judged, self._open = np.empty((0, 3)), 0, False
-        self._recent_end_t = -np.inf
+        self._run_t, self._run_x = np.empty(0), np.empty((0, 3))
+        self._run_start_t = np.inf
+        self._judged_t = -np.inf  # end time of the newest window judged in this run
+        self._kept_t = -np.inf  # end time of the newest sample stored from this run
 
-    def _extend(self, x: np.ndarray) -> None:
-        w, hop = self._window, self._hop
-        rec = np.concatenate([self._recent, x])
-        ends = []
-        nxt = max(w, self._judged + hop) if self._judged else w
-        while nxt <= len(rec):
-            ends.append(nxt)
-            nxt += hop
-        if ends:
-            probs = self.detector.predict_proba(np.stack([rec[e - w : e] for e in ends]))
-            for e, p in zip(ends, probs):
-                keep = bool(np.all(np.isfinite(p)) and int(np.argmax(p)) == self._cover_index and p[self._cover_index] >= self.options.min_confidence)
-                if keep:
-                    new = rec[max(e - w, self._judged if self._open else e - w) : e]
-                    self._store(new, extend=self._open)
-                self._open, self._judged = keep, e
-        drop = max(0, len(rec) - w)
-        self._recent, self._judged = rec[drop:], max(0, self._judged - drop)
+    def _extend(self, t: np.ndarray, x: np.ndarray) -> None:
+        if not len(self._run_t):
+            self._run_start_t = float(t[0])
+        rt, rx = np.concatenate([self._run_t, t]), np.concatenate([self._run_x, x])
+        for t0, t1, probs in self._windows_in(rt, rx):
+            if not self._keeps(probs):
+                continue
+            lo, hi = int(np.searchsorted(rt, max(t0, np.nextafter(self._kept_t, np.inf)))), int(np.searchsorted(rt, t1, "right"))
+            self._store(rx[lo:hi], extend=self._kept_t >= t0)
+            self._kept_t = t1
+        keep = max(0, len(rt) - 2 * self._window)
+        self._run_t, self._run_x = rt[keep:], rx[keep:]
+
+    def _windows_in(self, rt: np.ndarray, rx: np.ndarray):
+        """(start, end, probs) of the windows not judged yet that lie inside the run."""
+        w = self._window
+        found = []
+        if self.windows is not None:  # the detector source's results for windows of released real samples
+            for r in list(self.windows):
+                if r.t_end > self._judged_t and r.t_start >= self._run_start_t and r.t_end <= rt[-1] and r.t_start >= rt[0]:
+                    found.append((r.t_start, r.t_end, r.probs))
+            if found or len(rt) < w + self._hop:  # a source window inside the run is due within a hop
+                self._judged_t = max([self._judged_t] + [f[1] for f in found])
+                return found
+        # no source result (none, or it no longer keeps them): classify the run's own windows
+        ends = [e for e in range(w, len(rt) + 1, self._hop) if rt[e - 1] > self._judged_t]
+        if not ends:
+            return []
+        probs = self.detector.predict_proba(np.stack([rx[e - w : e] for e in ends]))
+        self._judged_t = float(rt[ends[-1] - 1])
+        return [(float(rt[e - w]), float(rt[e - 1]), p) for e, p in zip(ends, probs)]
+
+    def _keeps(self, probs) -> bool:
+        if probs is None:
+            return False
+        p = np.asarray(probs, np.float64).reshape(-1)
+        return bool(np.all(np.isfinite(p)) and int(np.argmax(p)) == self._cover_index and p[self._cover_index] >= self.options.min_confidence)
 
     def _store(self, x: np.ndarray, extend: bool) -> None:
         if extend and self._runs:

@@ -187,13 +187,15 @@ class PrivacyFilter:
         opts = self.options.cover_bank
         if opts is None:
             return None
-        detector = next((s.detector for s in self.sources if hasattr(getattr(s, "detector", None), "predict_proba")), None)
+        source = next((s for s in self.sources if hasattr(getattr(s, "detector", None), "predict_proba")), None)
         try:
-            if detector is None:
+            if source is not None:
+                windows = getattr(source, "recent_windows", None)
+                bank = CoverBank(self.cover, self.rate_hz, source.detector, opts, windows=windows if windows is None or windows.maxlen != 0 else None)
+            else:
                 from .detector import ActivityDetector
 
-                detector = ActivityDetector(runtime=self.options.runtime)
-            bank = CoverBank(self.cover, self.rate_hz, detector, opts)
+                bank = CoverBank(self.cover, self.rate_hz, ActivityDetector(runtime=self.options.runtime), opts)
         except Exception as exc:  # no bank: segments fall back to population cover
             self._fault(f"cover bank unavailable: {exc!r}")
             return None

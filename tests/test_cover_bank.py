@@ -6,6 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sdk.cover_bank import CoverBank, CoverBankError, CoverBankOptions
+from sdk.decoys import DecoyOptions
 from sdk.detector import ActivityDetector, DetectorSource
 from sdk.filter import FilterOptions, PrivacyFilter, filter_recording
 from sdk.gait import Cadence, cadence
@@ -211,3 +212,25 @@ def test_phase_clock_follows_the_cadence():
     sig = np.stack([1 + 0.3 * rows[:, 1], np.zeros(500), np.zeros(500)], axis=1)
     est = step_phase(sig)[0][100:400]
     assert np.abs(np.angle(np.exp(1j * (est - np.arctan2(rows[100:400, 0], rows[100:400, 1]))))).max() < 0.05
+
+
+def test_bank_reads_the_detector_sources_results_instead_of_classifying_again(generator, detector, walking):
+    t, xyz = walking
+    src = DetectorSource(Policy(("WALKING_UPSTAIRS",), "WALKING"), detector)
+    calls = []
+    real = detector.predict_proba
+
+    def counting(w):
+        calls.append(len(w))
+        return real(w)
+
+    detector.predict_proba = counting
+    try:
+        f = PrivacyFilter(FilterOptions(seed=1, decoys=DecoyOptions(rate=0)), [src], generator=generator)
+        for i in range(0, len(t), 50):
+            f.push_block(t[i : i + 50], xyz[i : i + 50])
+        f.flush()
+    finally:
+        del detector.predict_proba
+    assert f.bank.samples > 1000
+    assert sum(calls) == src.windows_classified
