@@ -157,6 +157,7 @@ def generator_metadata(cfg, norm, run: dict, dtype: str, min_runtime: str) -> di
             "clock": bool(cfg.clock),
             "reference_samples": cfg.reference,
             "input_noise": cfg.input_noise,
+            "drift_noise": cfg.drift_noise,
         },
         "rate_hz": HAPT_RATE_HZ,
         "axes": ["ax", "ay", "az"],

@@ -135,3 +135,21 @@ def test_cli_train_and_export_tiny(tmp_path, hapt_root):
     assert sampling["calibrated_on_users"] == json.loads((tmp_path / "run" / "run.json").read_text())["split"]["val"]
     assert set(sampling["sigma_scale"]) <= set(g.activities) and sampling["sigma_scale"]
     assert g.sigma_scale("WALKING") == sampling["sigma_scale"].get("WALKING", 1.0)
+
+
+def test_reference_windows_come_from_the_same_recording_and_activity_without_overlap(hapt_root):
+    """Reference-conditioned training (measured in the personal-cover ablation): each window
+    starts with a clip of its own activity from elsewhere in the same recording, or zeros."""
+    from converter.hapt import load_hapt
+    from converter.windows import make_windows
+
+    ds = load_hapt(hapt_root, users=[2])
+    ref, priming, length = 64, 50, 64
+    ws = make_windows(ds.experiments, length, priming, [0.2, 0.2, 0.2], clock=True, reference=ref, reference_prob=1.0)
+    assert ws.inputs.shape[1] == ref + priming + length == ws.cond.shape[1]
+    has = np.abs(ws.inputs[:, :ref]).sum(axis=(1, 2)) > 0
+    assert has.mean() > 0.5
+    # a reference carries the window's activity as its condition, and its clock only if dynamic
+    act = ws.cond[has, :ref, :7].argmax(axis=2)
+    assert np.all(act == ws.label[has, None])
+    assert np.all(ws.cond[~has, :ref] == 0)
