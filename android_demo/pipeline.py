@@ -12,14 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from sdk.activities import ACTIVITIES
-from sdk.errors import InputError, StreamGapWarning
+from sdk.errors import InputError
 from sdk.filter import FilterOptions, FilterStatus, PrivacyFilter
 from sdk.generator import Generator
 from sdk.sensitivity import ManualSwitch, PrivateSpans
@@ -304,9 +303,7 @@ class Pipeline:
                 return
             t0 = time.perf_counter()
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", StreamGapWarning)
-                    flt.push_block(t, xyz)
+                flt.push_block(t, xyz)  # gaps are counted in flt.status.gaps, not warned
             except InputError as exc:  # refused block: shown on screen, the stream goes on
                 self._error(f"samples refused: {exc}")
             self._busy_s += time.perf_counter() - t0
