@@ -17,7 +17,7 @@ from sdk.activities import ACTIVITIES
 from sdk.detector import DETECTOR_FORMAT
 from sdk.errors import ExportError
 from sdk.features import FEATURES_VERSION, feature_names, window_features
-from sdk.model_file import pack_model
+from sdk.model_file import FORMAT_VERSION, pack_model
 from sdk.recording import HAPT_RATE_HZ
 
 from .export import check_runtime
@@ -277,11 +277,9 @@ def convert_detector(model, dtype: str) -> bytes:
 
 def tflite_probs(flatbuffer: bytes, x: np.ndarray) -> np.ndarray:
     """Run a detector flatbuffer window by window (batch 1), as the SDK does."""
-    from ai_edge_litert.interpreter import Interpreter
+    from sdk.runtime import load_interpreter
 
-    interp = Interpreter(model_content=flatbuffer, num_threads=1)
-    interp.allocate_tensors()
-    sig = next(iter(interp._get_full_signature_list().values()))
+    _, interp, sig = load_interpreter(flatbuffer, "converted detector", runtime="ai_edge_litert")
     i_in, i_out = sig["inputs"]["features"], sig["outputs"]["probs"]
     out = np.empty((len(x), len(DETECTOR_CLASSES)), np.float32)
     for i, row in enumerate(np.asarray(x, np.float32)):
@@ -344,7 +342,7 @@ def export_detector(
             )
         meta = {
             "format": DETECTOR_FORMAT,
-            "format_version": 1,
+            "format_version": FORMAT_VERSION,
             "classes": list(DETECTOR_CLASSES),
             "rate_hz": HAPT_RATE_HZ,
             "axes": ["ax", "ay", "az"],

@@ -19,9 +19,8 @@ import numpy as np
 
 from .errors import ModelError
 from .features import FEATURES_VERSION, window_features
-from .model_file import read_model
 from .policy import Policy
-from .runtime import RuntimeInfo, load_interpreter
+from .runtime import RuntimeInfo, load_model
 from .sensitivity import Intervals, SensitivitySource
 
 log = logging.getLogger(__name__)
@@ -47,27 +46,26 @@ class ActivityDetector:
         from .generator import bundled_model_path
 
         self.path = Path(path) if path is not None else bundled_model_path(DEFAULT_DETECTOR)
-        model = read_model(self.path, expect_format=DETECTOR_FORMAT)
-        meta = self.metadata = model.metadata
-        try:
-            self.classes: tuple[str, ...] = tuple(meta["classes"])
-            self.window: int = int(meta["window"])
-            self.hop: int = int(meta["hop"])
-            self.rate_hz: float = float(meta["rate_hz"])
-            features = meta["features"]["version"]
-            self.n_features = len(meta["features"]["names"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"{self.path}: detector metadata incomplete ({exc!r})") from None
-        if features != FEATURES_VERSION:
-            raise ModelError(f"{self.path}: model expects features {features!r}, this SDK computes {FEATURES_VERSION!r}")
-        self.runtime: RuntimeInfo
-        self.runtime, self._interp, sig = load_interpreter(model.flatbuffer, self.path, runtime, num_threads)
+        loaded = load_model(self.path, DETECTOR_FORMAT, self._read_metadata, runtime, num_threads)
+        self.runtime: RuntimeInfo = loaded.runtime
+        self._interp, sig = loaded.interpreter, loaded.signature
         if "features" not in sig["inputs"] or "probs" not in sig["outputs"]:
             raise ModelError(f"{self.path}: model tensors 'features' / 'probs' missing")
         self._in, self._out = sig["inputs"]["features"], sig["outputs"]["probs"]
         details = {d["index"]: d for d in self._interp.get_input_details()}
         if tuple(details[self._in]["shape"]) != (1, self.n_features):
             raise ModelError(f"{self.path}: input shape {tuple(details[self._in]['shape'])} does not match {self.n_features} features")
+
+    def _read_metadata(self, meta: dict) -> None:
+        self.metadata = meta
+        self.classes: tuple[str, ...] = tuple(meta["classes"])
+        self.window: int = int(meta["window"])
+        self.hop: int = int(meta["hop"])
+        self.rate_hz: float = float(meta["rate_hz"])
+        features = meta["features"]["version"]
+        self.n_features = len(meta["features"]["names"])
+        if features != FEATURES_VERSION:
+            raise ModelError(f"{self.path}: model expects features {features!r}, this SDK computes {FEATURES_VERSION!r}")
 
     @property
     def info(self) -> str:
