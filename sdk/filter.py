@@ -441,9 +441,24 @@ class PrivacyFilter:
         del self._faults[:-100]
 
 
-def filter_recording(t, xyz, options: FilterOptions | None = None, sources: Iterable[SensitivitySource] = (), generator: Generator | None = None) -> ReleasedBlock:
-    """Filter a whole recording: push it and flush. One output row per input row."""
+def filter_recording(
+    t,
+    xyz,
+    options: FilterOptions | None = None,
+    sources: Iterable[SensitivitySource] = (),
+    generator: Generator | None = None,
+    *,
+    return_status: bool = False,
+) -> ReleasedBlock | tuple[ReleasedBlock, FilterStatus]:
+    """Filter a whole recording: push it and flush. One output row per input row.
+
+    Returns:
+        the released block; with ``return_status=True``, ``(block, status)`` where ``status``
+        is the filter's final ``FilterStatus`` (segments, faults, gaps).
+    """
     f = PrivacyFilter(options, sources, generator=generator)
     blocks = [f.push_block(t, xyz), f.flush()]
+    status = f.status
     f.close()
-    return ReleasedBlock.concat(blocks)
+    out = ReleasedBlock.concat(blocks)
+    return (out, status) if return_status else out
