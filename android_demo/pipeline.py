@@ -19,6 +19,7 @@ import numpy as np
 
 from sdk.activities import ACTIVITIES
 from sdk.errors import InputError
+from sdk.windowing import runs
 from sdk.filter import FilterOptions, FilterStatus, PrivacyFilter
 from sdk.generator import Generator
 from sdk.sensitivity import ManualSwitch, PrivateSpans
@@ -143,12 +144,7 @@ class Ring:
 
 def spans_of(t: np.ndarray, flags: np.ndarray, period: float) -> list[tuple[float, float]]:
     """Runs of ``True`` in ``flags`` as (start, end) times, each sample covering one period."""
-    if len(t) == 0 or not flags.any():
-        return []
-    f = np.concatenate([[False], flags, [False]]).astype(np.int8)
-    starts = np.flatnonzero(np.diff(f) == 1)
-    ends = np.flatnonzero(np.diff(f) == -1) - 1
-    return [(float(t[a]) - period / 2, float(t[b]) + period / 2) for a, b in zip(starts, ends)]
+    return [(float(t[a]) - period / 2, float(t[b - 1]) + period / 2) for a, b in runs(flags)]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock
 from sdk.generator import Generator
 from sdk.recording import HAPT_RATE_HZ
 from sdk.sensitivity import SensitivitySource
+from sdk.windowing import labelled_windows, runs
 
 from ..hapt import Experiment
 
@@ -92,10 +93,8 @@ def label_mask(stream: Stream, activities: Iterable[str]) -> np.ndarray:
     return np.isin(stream.labels, idx)
 
 
-def segments(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) index pairs of the runs of True in ``mask``."""
-    d = np.diff(np.r_[0, mask.astype(np.int8), 0])
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
+#: ``[start, end)`` index pairs of the runs of True in a mask
+segments = runs
 
 
 # --- replacement methods ------------------------------------------------------------------------
@@ -253,20 +252,16 @@ def cut(released: Released | Stream, length: int = 128, hop: int = 64, group_off
     """Windows of a released stream (or a raw ``Stream``) with their true majority label,
     the share of replaced samples and a group id per contiguous labelled run."""
     stream = released.stream if isinstance(released, Released) else released
-    xyz = released.xyz
     replaced = released.replaced if isinstance(released, Released) else np.zeros(len(stream), bool)
-    n = len(stream)
-    if n < length:
+    w = labelled_windows(released.xyz, stream.labels, length, hop, len(ACTIVITIES))
+    if len(w.start) == 0:
         return Windows.concat([])
-    idx = np.arange(0, n - length + 1, hop)
-    win = np.lib.stride_tricks.sliding_window_view(xyz, length, axis=0)[idx].transpose(0, 2, 1)
-    lab = np.lib.stride_tricks.sliding_window_view(stream.labels, length)[idx]
-    counts = np.stack([(lab == c).sum(axis=1) for c in range(len(ACTIVITIES))], axis=1)
+    idx = w.start
     rep = np.lib.stride_tricks.sliding_window_view(replaced, length)[idx].mean(axis=1)
     run_id = np.cumsum(np.r_[1, np.diff(stream.labels) != 0])  # contiguous label runs
     group = group_offset + run_id[idx + length // 2]
     return Windows(
-        np.ascontiguousarray(win, dtype=np.float64), counts.argmax(axis=1), counts.max(axis=1) / length, rep,
+        np.ascontiguousarray(w.xyz, dtype=np.float64), w.label, w.purity, rep,
         np.full(len(idx), stream.user), group,
     )
 
