@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,7 +19,8 @@ import numpy as np
 
 from sdk.activities import ACTIVITIES
 from sdk.decoys import DEFAULT_DECOY_RATE, DecoyOptions
-from sdk.errors import InputError, StreamGapWarning
+from sdk.errors import InputError
+from sdk.windowing import runs
 from sdk.filter import FilterOptions, FilterStatus, PrivacyFilter
 from sdk.generator import Generator
 from sdk.sensitivity import ManualSwitch, PrivateSpans
@@ -147,12 +147,7 @@ class Ring:
 
 def spans_of(t: np.ndarray, flags: np.ndarray, period: float) -> list[tuple[float, float]]:
     """Runs of ``True`` in ``flags`` as (start, end) times, each sample covering one period."""
-    if len(t) == 0 or not flags.any():
-        return []
-    f = np.concatenate([[False], flags, [False]]).astype(np.int8)
-    starts = np.flatnonzero(np.diff(f) == 1)
-    ends = np.flatnonzero(np.diff(f) == -1) - 1
-    return [(float(t[a]) - period / 2, float(t[b]) + period / 2) for a, b in zip(starts, ends)]
+    return [(float(t[a]) - period / 2, float(t[b - 1]) + period / 2) for a, b in runs(flags)]
 
 
 @dataclass(frozen=True)
@@ -307,9 +302,7 @@ class Pipeline:
                 return
             t0 = time.perf_counter()
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", StreamGapWarning)
-                    flt.push_block(t, xyz)
+                flt.push_block(t, xyz)  # gaps are counted in flt.status.gaps, not warned
             except InputError as exc:  # refused block: shown on screen, the stream goes on
                 self._error(f"samples refused: {exc}")
             self._busy_s += time.perf_counter() - t0

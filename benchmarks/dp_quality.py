@@ -2,7 +2,7 @@
 at a few target epsilons, on HAPT split by user, judged by held-out NLL and by the
 evaluation's discriminators.
 
-    python benchmarks/dp_quality.py [--preset tiny] [--epochs 4] [--batch-size 128]
+    python -m benchmarks.dp_quality [--preset tiny] [--epochs 4] [--batch-size 128]
                                     [--epsilons 1 4 16] [--no-discriminator] [--out FILE]
 
 For every run: validation and test NLL (nats per 3-axis sample in the run's normalised frame)
@@ -32,13 +32,11 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from converter.dp import DPConfig  # noqa: E402
-from converter.hapt import load_hapt, split_users  # noqa: E402
-from converter.presets import get_preset  # noqa: E402
-from converter.train import train_generator  # noqa: E402
+from converter.dp import DPConfig
+from converter.hapt import load_hapt, split_users
+from converter.presets import get_preset
+from converter.train import train_generator
 
 
 CONTROL_NOISE = 1e-3

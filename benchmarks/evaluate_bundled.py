@@ -1,6 +1,6 @@
 """Full evaluation of the bundled generator and detector on the held-out test users.
 
-    python benchmarks/evaluate_bundled.py [--out benchmarks/results/evaluation] [--users 3 4 15 20]
+    python -m benchmarks.evaluate_bundled [--out benchmarks/results/evaluation] [--users 3 4 15 20]
                                           [--sensitive WALKING_UPSTAIRS] [--cover WALKING] [--quick]
 
 Writes ``results.json``, ``report.md`` and PNG figures into ``--out`` and prints the headline
@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from converter.evaluate import EvaluationConfig, run_evaluation  # noqa: E402
+from converter.evaluate import EvaluationConfig, run_evaluation
 
 
 def fmt(v, pct=False):

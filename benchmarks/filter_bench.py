@@ -1,6 +1,6 @@
 """Filter performance, printed as ratios against baselines measured in the same run.
 
-    python benchmarks/filter_bench.py [--model sdk/models/generator_default_int8.tflite] [--json out.json]
+    python -m benchmarks.filter_bench [--model sdk/models/generator_default_int8.tflite] [--json out.json]
 
 Figures: passthrough cost per sample vs a bare Python loop over the same samples; one
 generator step in LiteRT (int8, float32) vs the pure-numpy step; end-to-end real-time
@@ -21,12 +21,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock  # noqa: E402
-from sdk.generator import Generator, bundled_model_path  # noqa: E402
-from sdk.numpy_step import NumpyStep  # noqa: E402
-from sdk.sensitivity import PrivateSpans  # noqa: E402
+from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock
+from sdk.generator import Generator, bundled_model_path
+from sdk.numpy_step import NumpyStep
+from sdk.sensitivity import PrivateSpans
 
 
 def best_of(fn, repeats: int = 5) -> float:
@@ -122,10 +121,9 @@ def bench_realtime(gen: Generator, seconds: float = 600) -> dict:
 RSS_CHILD = r"""
 import resource, sys, numpy as np
 sys.modules['tensorflow'] = None
-sys.path.insert(0, sys.argv[1])
 from sdk.filter import FilterOptions, PrivacyFilter
 from sdk.sensitivity import PrivateSpans
-f = PrivacyFilter(FilterOptions(model=sys.argv[2]), [PrivateSpans([(600.0, 1200.0)])])
+f = PrivacyFilter(FilterOptions(model=sys.argv[1]), [PrivateSpans([(600.0, 1200.0)])])
 t = np.arange(180_000) / 50.0
 x = np.random.default_rng(0).normal(size=(180_000, 3)) * 0.2 + [1, 0, 0]
 for i in range(0, len(t), 500):
@@ -138,7 +136,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 def bench_rss(model: Path) -> dict:
     base = subprocess.run([sys.executable, "-c", "import resource, numpy; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"],
                           capture_output=True, text=True, check=True)
-    run = subprocess.run([sys.executable, "-c", RSS_CHILD, str(ROOT), str(model)], capture_output=True, text=True, check=True)
+    run = subprocess.run([sys.executable, "-c", RSS_CHILD, str(model)], capture_output=True, text=True, check=True)
     rss, rss0 = float(run.stdout.split()[-1]), float(base.stdout.split()[-1])
     return {"peak_rss_mb": rss, "python_numpy_rss_mb": rss0, "rss_over_bare_python_mb": rss - rss0}
 

@@ -1,7 +1,7 @@
 """Training speed with one vs two replicas (tf.distribute MirroredStrategy), same global batch,
 measured in the same process on the same data.
 
-    python benchmarks/replicas.py [--preset default] [--epochs 2] [--users 1 3 4] [--dp]
+    python -m benchmarks.replicas [--preset default] [--epochs 2] [--users 1 3 4] [--dp]
 
 On a CPU-only machine the two replicas are two logical devices of one CPU (the only option
 here); they share its cores. Prints a JSON object: steps/s of each run (training steps only,
@@ -13,16 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from converter.distribute import configure_logical_cpus  # noqa: E402
+from converter.distribute import configure_logical_cpus
 
 
 def main(argv=None) -> int:

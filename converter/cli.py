@@ -178,8 +178,12 @@ def cmd_evaluate(args) -> int:
 # -- filter -----------------------------------------------------------------------------------
 
 def build_sources(args, generator_activities):
+    """The sensitivity sources of ``sensegen filter``: ``--private-span`` and the detector for
+    ``--sensitive``. The cover must be an activity the generator can produce."""
+    from sdk.activities import activity_index
     from sdk.sensitivity import PrivateSpans
 
+    activity_index(args.cover, tuple(generator_activities))  # ModelError names the known ones
     sources = []
     if args.private_span:
         sources.append(PrivateSpans(args.private_span))
@@ -195,7 +199,8 @@ def cmd_filter(args) -> int:
     import numpy as np
 
     from sdk.decoys import DecoyOptions
-    from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock
+    from sdk.filter import FilterOptions, filter_recording
+    from sdk.generator import Generator
     from sdk.recording import HAPT_RATE_HZ, read_recording, sample_recording_path, write_csv
 
     if args.plot:
@@ -218,21 +223,19 @@ def cmd_filter(args) -> int:
             print(f"warning: --private-span {a:g}:{b:g} misses the recording ({rec.t[0]:g}-{rec.t[-1]:g} s): it replaces nothing",
                   file=sys.stderr)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    generator = Generator(args.model)
+    sources = build_sources(args, generator.activities)
+    if not sources:
+        print("warning: no --private-span and no --sensitive: nothing will be replaced", file=sys.stderr)
     opts = FilterOptions(model=args.model, cover=args.cover, delay_s=args.delay, seed=args.seed,
                          crossfade_s=args.crossfade, decoys=DecoyOptions(rate=args.decoy_rate))
-    f = PrivacyFilter(opts, [])
-    f.sources = build_sources(args, f.generator.activities)
-    if not f.sources:
-        print("warning: no --private-span and no --sensitive: nothing will be replaced", file=sys.stderr)
-    out = ReleasedBlock.concat([f.push_block(rec.t, rec.xyz), f.flush()])
-    status = f.status
-    f.close()
-    detectors = [s for s in f.sources if hasattr(s, "windows_classified")]
+    out, status = filter_recording(rec.t, rec.xyz, opts, sources, generator=generator, return_status=True)
+    detectors = [s for s in sources if hasattr(s, "windows_classified")]
     write_csv(args.out, out.t, out.xyz, out.replaced)
     summary = {
         "input": str(args.input), "output": str(args.out), "rows": len(out),
         "replaced": int(out.replaced.sum()), "segments": status.segments,
-        "faults": list(status.faults), "model": f.generator.info, "delay_s": args.delay,
+        "faults": list(status.faults), "gaps": status.gaps, "model": generator.info, "delay_s": args.delay,
         "decoys": status.decoys, "decoy_segments": status.decoy_segments,
     }
     if detectors:

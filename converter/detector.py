@@ -17,8 +17,9 @@ from sdk.activities import ACTIVITIES
 from sdk.detector import DETECTOR_FORMAT
 from sdk.errors import ExportError
 from sdk.features import FEATURES_VERSION, feature_names, window_features
-from sdk.model_file import pack_model
+from sdk.model_file import FORMAT_VERSION, pack_model
 from sdk.recording import HAPT_RATE_HZ
+from sdk.windowing import labelled_windows
 
 from .export import check_runtime
 from .hapt import HaptDataset, Split, split_users
@@ -84,30 +85,17 @@ class LabelledWindows:
 
 def cut_windows(experiments, length: int = 128, hop: int = 32) -> LabelledWindows:
     """Every ``length``-sample window at multiples of ``hop`` of each experiment."""
-    xs, labels, purity, users, starts, exps = [], [], [], [], [], []
-    k = len(ACTIVITIES)
-    for e in experiments:
-        n = len(e.xyz)
-        if n < length:
-            continue
-        idx = np.arange(0, n - length + 1, hop)
-        xs.append(np.lib.stride_tricks.sliding_window_view(e.xyz, length, axis=0)[idx].transpose(0, 2, 1))
-        lab = np.lib.stride_tricks.sliding_window_view(e.labels.astype(np.int64), length)[idx]
-        counts = np.stack([(lab == c).sum(axis=1) for c in range(k)], axis=1)
-        labels.append(counts.argmax(axis=1))
-        purity.append(counts.max(axis=1) / length)
-        users.append(np.full(len(idx), e.user))
-        starts.append(idx)
-        exps.append(np.full(len(idx), e.exp))
-    if not xs:
+    parts = [(e, labelled_windows(e.xyz, e.labels, length, hop, len(ACTIVITIES))) for e in experiments]
+    parts = [(e, w) for e, w in parts if len(w.start)]
+    if not parts:
         raise ValueError(f"no experiment is at least {length} samples long")
     return LabelledWindows(
-        np.concatenate(xs).astype(np.float32),
-        np.concatenate(labels),
-        np.concatenate(purity),
-        np.concatenate(users),
-        np.concatenate(starts),
-        np.concatenate(exps),
+        np.concatenate([w.xyz for _, w in parts]).astype(np.float32),
+        np.concatenate([w.label for _, w in parts]),
+        np.concatenate([w.purity for _, w in parts]),
+        np.concatenate([np.full(len(w.start), e.user) for e, w in parts]),
+        np.concatenate([w.start for _, w in parts]),
+        np.concatenate([np.full(len(w.start), e.exp) for e, w in parts]),
     )
 
 
@@ -179,11 +167,6 @@ class DetectorTrainResult:
         }
 
 
-def _accuracy(model, x, y) -> float:
-    p = np.asarray(model(x, training=False)["probs"])
-    return float((p.argmax(axis=1) == y).mean())
-
-
 def train_detector(
     ds: HaptDataset,
     out_dir: str | Path,
@@ -216,25 +199,30 @@ def train_detector(
     # balance the classes: the static postures are long in HAPT, stairs short
     counts = np.bincount(y_tr, minlength=len(DETECTOR_CLASSES)).astype(float)
     class_weight = {c: float(counts.sum() / (len(counts) * max(n, 1))) for c, n in enumerate(counts)}
-    sample_w = np.asarray([class_weight[c] for c in y_tr], np.float32)
-    model.compile(
+    # Keras takes class_weight only for a single-output model: train a view of the same layers
+    trainer = keras.Model(model.inputs, model.outputs[0], name="detector_trainer")
+    trainer.compile(
         optimizer=keras.optimizers.Adam(cfg.learning_rate),
-        loss={"probs": keras.losses.SparseCategoricalCrossentropy()},
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
     )
-    best, best_weights, wait, history = -1.0, None, 0, []
-    bar = tqdm(range(cfg.epochs), desc="detector", disable=not progress)
-    for epoch in bar:
-        h = model.fit(x_tr, {"probs": y_tr}, sample_weight=sample_w, batch_size=cfg.batch_size, epochs=1, verbose=0, shuffle=True)
-        val_acc = _accuracy(model, x_va, y_va)
-        history.append({"epoch": epoch + 1, "loss": float(h.history["loss"][-1]), "val_accuracy": val_acc})
-        bar.set_postfix(val_acc=f"{val_acc:.3f}")
-        if val_acc > best:
-            best, best_weights, wait = val_acc, model.get_weights(), 0
-        else:
-            wait += 1
-            if wait >= cfg.patience:
-                break
-    model.set_weights(best_weights)
+    bar = tqdm(total=cfg.epochs, desc="detector", disable=not progress)
+
+    def tick(epoch, logs):
+        bar.update(1)
+        bar.set_postfix(val_acc=f"{logs['val_accuracy']:.3f}")
+
+    stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=cfg.patience, restore_best_weights=True)
+    h = trainer.fit(
+        x_tr, y_tr, validation_data=(x_va, y_va), class_weight=class_weight, batch_size=cfg.batch_size,
+        epochs=cfg.epochs, verbose=0, shuffle=True, callbacks=[stop, keras.callbacks.LambdaCallback(on_epoch_end=tick)],
+    )
+    bar.close()
+    history = [
+        {"epoch": i + 1, "loss": float(loss), "val_accuracy": float(acc)}
+        for i, (loss, acc) in enumerate(zip(h.history["loss"], h.history["val_accuracy"]))
+    ]
+    best = max(r["val_accuracy"] for r in history)
     model.save(out / "detector.keras")
     np.savez(out / "check_features.npz", x=x_va.astype(np.float32), y=y_va)
     test = evaluate_keras_detector(model, ds, split.test, cfg)
@@ -251,10 +239,10 @@ def evaluate_keras_detector(model, ds: HaptDataset, users, cfg: DetectorConfig) 
     w = cut_windows(ds.for_users(users).experiments, cfg.window, cfg.window // 2)
     w = w.subset((w.label > 0) & (w.purity >= 1.0))
     y = w.label - 1
+    from sklearn.metrics import confusion_matrix
+
     p = np.asarray(model(window_features(w.xyz), training=False)["probs"]).argmax(axis=1)
-    k = len(DETECTOR_CLASSES)
-    conf = np.zeros((k, k), int)
-    np.add.at(conf, (y, p), 1)
+    conf = confusion_matrix(y, p, labels=np.arange(len(DETECTOR_CLASSES)))
     recall = conf.diagonal() / np.maximum(conf.sum(axis=1), 1)
     return {
         "users": list(users),
@@ -277,11 +265,9 @@ def convert_detector(model, dtype: str) -> bytes:
 
 def tflite_probs(flatbuffer: bytes, x: np.ndarray) -> np.ndarray:
     """Run a detector flatbuffer window by window (batch 1), as the SDK does."""
-    from ai_edge_litert.interpreter import Interpreter
+    from sdk.runtime import load_interpreter
 
-    interp = Interpreter(model_content=flatbuffer, num_threads=1)
-    interp.allocate_tensors()
-    sig = next(iter(interp._get_full_signature_list().values()))
+    _, interp, sig = load_interpreter(flatbuffer, "converted detector", runtime="ai_edge_litert")
     i_in, i_out = sig["inputs"]["features"], sig["outputs"]["probs"]
     out = np.empty((len(x), len(DETECTOR_CLASSES)), np.float32)
     for i, row in enumerate(np.asarray(x, np.float32)):
@@ -344,7 +330,7 @@ def export_detector(
             )
         meta = {
             "format": DETECTOR_FORMAT,
-            "format_version": 1,
+            "format_version": FORMAT_VERSION,
             "classes": list(DETECTOR_CLASSES),
             "rate_hz": HAPT_RATE_HZ,
             "axes": ["ax", "ay", "az"],

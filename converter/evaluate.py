@@ -175,11 +175,12 @@ def realism_metrics(real: dict, fake: dict, cfg: EvaluationConfig, progress: boo
 
 # --- privacy ------------------------------------------------------------------------------------
 
-def detector_masks(streams: Sequence[Stream], policy: Policy, detector: ActivityDetector, delays, progress: bool = True) -> dict:
-    """``{delay: [mask per stream]}``: what the filter replaces with this detector and policy."""
+def detector_masks(streams: Sequence[Stream], policy: Policy, detector: ActivityDetector, generator: Generator, delays, progress: bool = True) -> dict:
+    """``{delay: [mask per stream]}``: what the ``PrivacyFilter`` replaces with this detector
+    and policy (the filter is run with ``generator``)."""
     out = {}
     for d in _bar(list(delays), progress, "detector masks"):
-        out[float(d)] = [release_mask(s, [DetectorSource(policy, detector, keep_windows=0)], d) for s in streams]
+        out[float(d)] = [release_mask(s, [DetectorSource(policy, detector, keep_windows=0)], d, generator) for s in streams]
     return out
 
 
@@ -362,7 +363,7 @@ def run_evaluation(
     t = time.time()
     classifiers = reference_classifiers(reference, policy, cfg)
     delays = sorted(set(map(float, cfg.delays)) | {float(cfg.delay_s)})
-    masks = detector_masks(streams, policy, detector, delays, progress)
+    masks = detector_masks(streams, policy, detector, generator, delays, progress)
     results["privacy"], released = privacy_metrics(streams, masks, methods, classifiers, policy, cfg, progress)
     results["timing"]["privacy_s"] = time.time() - t
     if cfg.decoy_rates:

@@ -16,7 +16,7 @@ import numpy as np
 from sdk.activities import ACTIVITIES
 from sdk.errors import ExportError
 from sdk.generator import GENERATOR_FORMAT
-from sdk.model_file import min_runtime_version, pack_model, version_tuple
+from sdk.model_file import FORMAT_VERSION, min_runtime_version, pack_model, version_tuple
 from sdk.recording import HAPT_RATE_HZ
 
 log = logging.getLogger(__name__)
@@ -77,13 +77,10 @@ def closed_loop_parity(step_model, flatbuffer: bytes, units, mixtures: int, step
     feeding back a sample drawn from the Keras mixture; return the max abs difference of the
     mixture mean (normalised frame). Non-finite TFLite output counts as infinite error. The
     condition cycles through the activities; a gait clock part, if any, turns at 1.8 Hz."""
-    from ai_edge_litert.interpreter import Interpreter
-
     from sdk.mdn import SamplingOptions, mixture_mean, sample_mixture
+    from sdk.runtime import load_interpreter
 
-    interp = Interpreter(model_content=flatbuffer, num_threads=1)
-    interp.allocate_tensors()
-    sig = next(iter(interp._get_full_signature_list().values()))
+    _, interp, sig = load_interpreter(flatbuffer, "converted generator", runtime="ai_edge_litert")
     rng = np.random.default_rng(seed)
     k = len(ACTIVITIES)
     width = int(step_model.get_layer("cond").output.shape[-1])
@@ -145,7 +142,7 @@ def generator_metadata(cfg, norm, run: dict, dtype: str, min_runtime: str) -> di
 
     return {
         "format": GENERATOR_FORMAT,
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "architecture": {
             "type": "SenseGen LSTM + MDN (diagonal Gaussian mixture over 3 axes), activity-conditioned",
             "preset": run.get("preset", "custom"),

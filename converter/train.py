@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dp import DPConfig
+from .dp import DPConfig, DPPlan
 from .hapt import HaptDataset, Normalisation, Split, normalisation_stats, split_users
 from .presets import GeneratorConfig
 from .windows import WindowSet, make_windows
@@ -274,33 +274,28 @@ def train_generator(
 
 @dataclass
 class _DPState:
-    """A DP run's resolved settings (noise multiplier, δ) and its batch sampler."""
+    """A DP run's plan (resolved once, by ``DPPlan.resolve``), its facts and batch sampler."""
 
-    dp: DPConfig
-    noise_multiplier: float
-    delta: float
-    n_examples: int
-    batch_size: int
-    steps_per_epoch: int
-    planned_steps: int
+    plan: DPPlan
     facts: dict
     seed_var: object = None
     _sampler: object = None
 
+    @property
+    def dp(self) -> DPConfig:
+        return self.plan.config
+
+    @property
+    def noise_multiplier(self) -> float:
+        return self.plan.noise_multiplier
+
+    @property
+    def delta(self) -> float:
+        return self.plan.delta
+
     @classmethod
     def create(cls, dp: DPConfig, cfg: GeneratorConfig, ws: WindowSet, n_batches: int, span: int, stride, rate_hz: float):
-        from . import dp as dpm
-
-        n = len(ws)
-        q = cfg.batch_size / n
-        delta = dp.delta if dp.delta is not None else dpm.default_delta(n)
-        planned = cfg.epochs * n_batches
-        if dp.noise_multiplier is not None:
-            z = float(dp.noise_multiplier)
-        else:
-            z = dpm.calibrate_noise_multiplier(dp.target_epsilon, q, planned, delta, dp.accountant)
-            log.info("noise multiplier %.4f reaches epsilon %.3g in %d steps", z, dp.target_epsilon, planned)
-        dpm.check_settings(dp, n, delta)
+        plan = DPPlan.resolve(dp, len(ws), cfg.batch_size, n_batches, cfg.epochs)
         stride = stride or cfg.window // 2
         facts = {
             "window_samples": span,
@@ -309,21 +304,10 @@ class _DPState:
             "n_users": len(np.unique(ws.user)),
             "max_windows_per_user": int(np.bincount(ws.user).max()),
         }
-        return cls(dp, z, delta, n, cfg.batch_size, n_batches, planned, facts)
+        return cls(plan, facts)
 
     def record(self, steps: int) -> dict:
-        from . import dp as dpm
-
-        return dpm.privacy_record(
-            self.dp,
-            noise_multiplier=self.noise_multiplier,
-            delta=self.delta,
-            n_examples=self.n_examples,
-            batch_size=self.batch_size,
-            steps=steps,
-            planned_steps=self.planned_steps,
-            **self.facts,
-        )
+        return self.plan.record(steps, self.facts)
 
     def batch(self, epoch: int, b: int) -> np.ndarray:
         """Indices of step ``b`` of ``epoch``, drawn from the secret seed (reproducible on resume)."""
@@ -331,7 +315,7 @@ class _DPState:
 
         words = [int(v) for v in self.seed_var.numpy()]
         if self._sampler is None or self._sampler.seed != words:
-            self._sampler = BatchSampler(self.dp.sampling, words, self.n_examples, self.batch_size)
+            self._sampler = BatchSampler(self.dp.sampling, words, self.plan.n_examples, self.plan.batch_size)
         return self._sampler.batch(epoch, b)
 
 

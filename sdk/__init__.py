@@ -10,7 +10,7 @@ from .activities import ACTIVITIES
 from .cover_bank import CoverBankOptions
 from .decoys import DecoyOptions
 from .detector import ActivityDetector, DetectorSource
-from .errors import DataError, InputError, ModelError, SenseGenError, StreamGapWarning
+from .errors import DataError, InputError, ModelError, SenseGenError
 from .filter import FilterOptions, PrivacyFilter, ReleasedBlock, filter_recording
 from .generator import Generator
 from .policy import Policy
@@ -28,5 +28,5 @@ __all__ = [
     # recordings and sensor streams
     "Recording", "read_recording", "write_csv", "sample_recording_path", "Resampler", "resample",
     # errors: every error subclasses SenseGenError and a built-in (finer types in sdk.errors)
-    "SenseGenError", "InputError", "DataError", "ModelError", "StreamGapWarning",
+    "SenseGenError", "InputError", "DataError", "ModelError",
 ]

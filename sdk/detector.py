@@ -19,9 +19,9 @@ import numpy as np
 
 from .errors import ModelError
 from .features import FEATURES_VERSION, window_features
-from .model_file import read_model
 from .policy import Policy
-from .runtime import RuntimeInfo, load_interpreter
+from .runtime import RuntimeInfo, load_model
+from .sensitivity import Intervals, SensitivitySource
 
 log = logging.getLogger(__name__)
 
@@ -46,27 +46,26 @@ class ActivityDetector:
         from .generator import bundled_model_path
 
         self.path = Path(path) if path is not None else bundled_model_path(DEFAULT_DETECTOR)
-        model = read_model(self.path, expect_format=DETECTOR_FORMAT)
-        meta = self.metadata = model.metadata
-        try:
-            self.classes: tuple[str, ...] = tuple(meta["classes"])
-            self.window: int = int(meta["window"])
-            self.hop: int = int(meta["hop"])
-            self.rate_hz: float = float(meta["rate_hz"])
-            features = meta["features"]["version"]
-            self.n_features = len(meta["features"]["names"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"{self.path}: detector metadata incomplete ({exc!r})") from None
-        if features != FEATURES_VERSION:
-            raise ModelError(f"{self.path}: model expects features {features!r}, this SDK computes {FEATURES_VERSION!r}")
-        self.runtime: RuntimeInfo
-        self.runtime, self._interp, sig = load_interpreter(model.flatbuffer, self.path, runtime, num_threads)
+        loaded = load_model(self.path, DETECTOR_FORMAT, self._read_metadata, runtime, num_threads)
+        self.runtime: RuntimeInfo = loaded.runtime
+        self._interp, sig = loaded.interpreter, loaded.signature
         if "features" not in sig["inputs"] or "probs" not in sig["outputs"]:
             raise ModelError(f"{self.path}: model tensors 'features' / 'probs' missing")
         self._in, self._out = sig["inputs"]["features"], sig["outputs"]["probs"]
         details = {d["index"]: d for d in self._interp.get_input_details()}
         if tuple(details[self._in]["shape"]) != (1, self.n_features):
             raise ModelError(f"{self.path}: input shape {tuple(details[self._in]['shape'])} does not match {self.n_features} features")
+
+    def _read_metadata(self, meta: dict) -> None:
+        self.metadata = meta
+        self.classes: tuple[str, ...] = tuple(meta["classes"])
+        self.window: int = int(meta["window"])
+        self.hop: int = int(meta["hop"])
+        self.rate_hz: float = float(meta["rate_hz"])
+        features = meta["features"]["version"]
+        self.n_features = len(meta["features"]["names"])
+        if features != FEATURES_VERSION:
+            raise ModelError(f"{self.path}: model expects features {features!r}, this SDK computes {FEATURES_VERSION!r}")
 
     @property
     def info(self) -> str:
@@ -102,7 +101,7 @@ class WindowResult:
     p_sensitive: float
 
 
-class DetectorSource:
+class DetectorSource(SensitivitySource):
     """A sensitivity source driven by the activity detector and the owner's policy.
 
     Args:
@@ -140,7 +139,7 @@ class DetectorSource:
         self.recent_windows: deque[WindowResult] = deque(maxlen=keep_windows)
         self._lock = threading.Lock()
         self._restart()
-        self._intervals: list[list[float]] = []  # [start, end]; end = inf while open
+        self._intervals = Intervals()  # end = inf while a segment is open
         self._on = False
         self._above = 0
         self._run_start = np.nan
@@ -168,7 +167,7 @@ class DetectorSource:
     def intervals(self) -> list[tuple[float, float]]:
         """Sensitive intervals not yet forgotten (``end`` is ``inf`` while a segment is open)."""
         with self._lock:
-            return [(a, b) for a, b in self._intervals]
+            return list(self._intervals)
 
     # -- SensitivitySource -----------------------------------------------------------------------
 
@@ -190,7 +189,7 @@ class DetectorSource:
 
     def is_sensitive(self, t: float) -> bool:
         with self._lock:
-            return any(a <= t <= b for a, b in self._intervals)
+            return self._intervals.contains(t)
 
     def finish(self) -> None:
         """Classify the stream's tail and close what is pending: a run of sensitive windows
@@ -201,13 +200,13 @@ class DetectorSource:
                 self._classify(self._buf_t[-self.window :], self._buf_x[-self.window :])
                 self._next_end = self._n + self.hop
             if not self._on and self._above > 0:
-                self._intervals.append([self._run_start - self.policy.pad_before_s, self._newest])
+                self._intervals.add(self._run_start - self.policy.pad_before_s, self._newest)
                 self._above = 0
             self._finished = True
 
     def forget_before(self, t: float) -> None:
         with self._lock:
-            self._intervals = [iv for iv in self._intervals if iv[1] >= t]
+            self._intervals.forget_before(t)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -264,7 +263,7 @@ class DetectorSource:
                 self._above += 1
                 if self._above >= pol.enter_windows:
                     self._on, self._below, self._last_hit_end = True, 0, t1
-                    self._intervals.append([self._run_start - pol.pad_before_s, np.inf])
+                    self._intervals.open(self._run_start - pol.pad_before_s)
             else:
                 self._above = 0
         elif p >= pol.p_off:
@@ -272,5 +271,5 @@ class DetectorSource:
         else:
             self._below += 1
             if self._below >= pol.exit_windows:
-                self._intervals[-1][1] = self._last_hit_end + pol.pad_after_s
+                self._intervals.close_last(self._last_hit_end + pol.pad_after_s)
                 self._on, self._above = False, 0

@@ -48,7 +48,3 @@ class GeneratorFault(SenseGenError, RuntimeError):
 
 class ExportError(SenseGenError, RuntimeError):
     """An exported model failed a check (parity, runtime version) and was not written."""
-
-
-class StreamGapWarning(UserWarning):
-    """Consecutive timestamps are further apart than the filter's gap tolerance."""

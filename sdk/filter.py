@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +20,11 @@ import numpy as np
 
 from .cover_bank import CoverBank, CoverBankError, CoverBankOptions
 from .decoys import DecoyOptions, DecoyScheduler, scheduler_for
-from .errors import RateMismatchError, SampleValueError, StreamGapWarning, TimestampError
+from .errors import RateMismatchError, SampleValueError, TimestampError
 from .generator import Generator, SyntheticStream
 from .mdn import SamplingOptions
 from .samples import as_sample_block
-from .sensitivity import SensitivitySource, _Intervals
+from .sensitivity import Intervals, SensitivitySource, check_source
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +46,14 @@ class FilterOptions:
         rate_hz: the stream's rate; ``None`` means the model's. Must match the model
             (resample first, e.g. with ``sdk.resample``): other rates raise ``RateMismatchError``.
         rate_tolerance: relative deviation of the median sample interval that is refused.
-        gap_s: intervals longer than this raise a ``StreamGapWarning`` (accepted, not refused);
-            ``None`` means 3 sample periods.
+        gap_s: intervals longer than this are gaps: accepted (not refused), counted in
+            ``status.gaps`` / ``status.longest_gap_s`` and logged; ``None`` means 3 sample periods.
         sampling: temperature / sigma scaling of the mixture.
         runtime: force ``"ai_edge_litert"`` or ``"tflite_runtime"``.
         output_queue: when > 0, keep up to this many released samples for ``drain()``
-            (for a UI thread reading what a sensor thread pushed).
+            (for a UI thread reading what a sensor thread pushed). When the reader falls
+            behind, the oldest blocks are dropped: counted in ``status.queue_dropped`` and
+            logged once.
         cover_bank: keep the owner's recent released walking (``sdk.cover_bank``) and
             generate replaced segments from it; ``None`` turns it off (population cover).
         decoys: decoy segments of the cover activity (``sdk.decoys``); they need an activity
@@ -109,7 +110,13 @@ class ReleasedBlock:
 
 @dataclass(frozen=True)
 class FilterStatus:
-    """A snapshot for display and monitoring."""
+    """A snapshot for display and monitoring, safe to read from any thread.
+
+    ``gaps`` counts intervals longer than ``options.gap_s`` (``longest_gap_s`` the longest);
+    ``callback_failures`` the blocks whose ``on_release`` raised (delivered in the return
+    value and the output queue only); ``queue_dropped`` the samples the output queue dropped
+    because ``drain()`` fell behind.
+    """
 
     replacing: bool
     cover: str
@@ -123,6 +130,10 @@ class FilterStatus:
     bank_samples: int = 0  # samples of the owner's cover activity in the cover bank
     decoys: str = "off"
     decoy_segments: int = 0
+    gaps: int = 0
+    longest_gap_s: float = 0.0
+    callback_failures: int = 0
+    queue_dropped: int = 0
 
 
 class PrivacyFilter:
@@ -132,9 +143,14 @@ class PrivacyFilter:
         options: ``FilterOptions``; defaults if ``None``.
         sources: sensitivity sources (``PrivateSpans``, ``ManualSwitch``, a detector…).
         generator: an already loaded ``Generator`` (else ``options.model`` is loaded).
-        on_release: called with each non-empty ``ReleasedBlock`` as it is released.
+        on_release: called with each non-empty ``ReleasedBlock`` as it is released, before
+            ``push``/``push_block``/``flush`` returns the same block. If it raises, the
+            block is still returned (and queued), the failure is counted in
+            ``status.callback_failures`` and described in ``status.faults``; the callback is
+            not called again with that block (no retry, so no sample is delivered twice).
 
     Raises:
+        TypeError: a source does not have the shape of a ``SensitivitySource``.
         ModelError: the generator file is missing, corrupt or does not fit.
         RateMismatchError: ``options.rate_hz`` differs from the model's rate.
     """
@@ -149,6 +165,8 @@ class PrivacyFilter:
         self.options = options or FilterOptions()
         self.generator = generator or Generator(self.options.model, runtime=self.options.runtime)
         self.sources = list(sources)
+        for src in self.sources:
+            check_source(src)
         self.cover = _resolve_cover(self.options.cover, self.sources)
         self.generator.one_hot(self.cover)  # validates the name
         self.on_release = on_release
@@ -166,9 +184,11 @@ class PrivacyFilter:
         self._history: deque[np.ndarray] = deque(maxlen=self.generator.priming)
         self._dts: deque[float] = deque(maxlen=50)
         self._since_rate_check = 0
-        self._fault_spans = _Intervals()
+        self._fault_spans = Intervals()
         self._queue: deque[ReleasedBlock] = deque()
-        self._queued = 0
+        self._queued = self._queue_dropped = 0
+        self._gaps, self._longest_gap = 0, 0.0
+        self._callback_failures = 0
         self._last_t = -np.inf
         self._stream: SyntheticStream | None = None
         self._in_segment = False
@@ -252,7 +272,7 @@ class PrivacyFilter:
                 except Exception as exc:  # fail closed: everything pending becomes sensitive
                     self._fault(f"sensitivity source {type(src).__name__} failed at finish: {exc!r}")
                     if self._pending:
-                        self._fault_spans.items.append([self._pending[0][0], self._pending[-1][0]])
+                        self._fault_spans.add(self._pending[0][0], self._pending[-1][0])
             return self._release(np.inf)
 
     def drain(self) -> ReleasedBlock:
@@ -279,6 +299,10 @@ class PrivacyFilter:
                 bank_samples=self.bank.samples if self.bank is not None else 0,
                 decoys=self._decoy_state(),
                 decoy_segments=self._decoys.decoys_started if self._decoys is not None else 0,
+                gaps=self._gaps,
+                longest_gap_s=self._longest_gap,
+                callback_failures=self._callback_failures,
+                queue_dropped=self._queue_dropped,
             )
 
     @property
@@ -327,7 +351,7 @@ class PrivacyFilter:
 
     def _check_times(self, times: list[float], ts: np.ndarray) -> None:
         """Finite, strictly increasing, at the model's rate (median of recent intervals);
-        gaps warn. Raises before changing any state."""
+        gaps are counted and logged. Raises before changing any state."""
         prev, dts = self._last_t, []
         for ti in times:
             if not math.isfinite(ti):
@@ -349,7 +373,9 @@ class PrivacyFilter:
         self._since_rate_check += len(regular)
         gaps = [d for d in dts if d > self._gap and math.isfinite(d)]
         if gaps:
-            warnings.warn(StreamGapWarning(f"gap of {max(gaps):.3f} s in the stream (tolerance {self._gap:.3f} s)"), stacklevel=4)
+            self._gaps += len(gaps)
+            self._longest_gap = max(self._longest_gap, max(gaps))
+            log.warning("gap of %.3f s in the stream before t=%.3f (tolerance %.3f s)", max(gaps), times[-1], self._gap)
         self._dts.extend(d for d in regular if math.isfinite(d))
 
     def _accept(self, ts: np.ndarray, xs: np.ndarray) -> None:
@@ -358,7 +384,7 @@ class PrivacyFilter:
                 src.observe(ts, xs)
             except Exception as exc:  # fail closed: what this source could not see is sensitive
                 self._fault(f"sensitivity source {type(src).__name__} failed to observe: {exc!r}")
-                self._fault_spans.items.append([float(ts[0]), float(ts[-1])])
+                self._fault_spans.add(float(ts[0]), float(ts[-1]))
         self._pending.extend(zip(ts.tolist(), xs))
         self._last_t = float(ts[-1])
         self._n_in += len(ts)
@@ -373,7 +399,7 @@ class PrivacyFilter:
             except Exception as exc:  # fail closed
                 self._fault(f"sensitivity source {type(src).__name__} failed: {exc!r}")
                 return True
-        return self._fault_spans.contains(t) if self._fault_spans.items else False
+        return self._fault_spans.contains(t) if self._fault_spans else False
 
     def _release(self, until: float) -> ReleasedBlock:
         out_t, out_x, out_r, out_real = [], [], [], []
@@ -419,14 +445,22 @@ class PrivacyFilter:
         if self.options.output_queue > 0:
             self._enqueue(block)
         if self.on_release is not None:
-            self.on_release(block)
+            try:
+                self.on_release(block)
+            except Exception as exc:  # the block still leaves in the return value: nothing is lost
+                self._callback_failures += 1
+                self._fault(f"on_release callback raised on {len(block)} samples (returned, not retried): {exc!r}")
         return block
 
     def _enqueue(self, block: ReleasedBlock) -> None:
         self._queue.append(block)
         self._queued += len(block)
         while self._queued > self.options.output_queue and len(self._queue) > 1:
-            self._queued -= len(self._queue.popleft())
+            n = len(self._queue.popleft())
+            self._queued -= n
+            if not self._queue_dropped:
+                self._fault(f"output queue full ({self.options.output_queue} samples): drain() falls behind, oldest blocks dropped")
+            self._queue_dropped += n
 
     def _start_segment(self) -> None:
         self._segments += 1
@@ -518,9 +552,24 @@ def _resolve_cover(cover: str | None, sources) -> str:
     return chosen or (covers.pop() if covers else "WALKING")
 
 
-def filter_recording(t, xyz, options: FilterOptions | None = None, sources: Iterable[SensitivitySource] = (), generator: Generator | None = None) -> ReleasedBlock:
-    """Filter a whole recording: push it and flush. One output row per input row."""
+def filter_recording(
+    t,
+    xyz,
+    options: FilterOptions | None = None,
+    sources: Iterable[SensitivitySource] = (),
+    generator: Generator | None = None,
+    *,
+    return_status: bool = False,
+) -> ReleasedBlock | tuple[ReleasedBlock, FilterStatus]:
+    """Filter a whole recording: push it and flush. One output row per input row.
+
+    Returns:
+        the released block; with ``return_status=True``, ``(block, status)`` where ``status``
+        is the filter's final ``FilterStatus`` (segments, faults, gaps).
+    """
     f = PrivacyFilter(options, sources, generator=generator)
     blocks = [f.push_block(t, xyz), f.flush()]
+    status = f.status
     f.close()
-    return ReleasedBlock.concat(blocks)
+    out = ReleasedBlock.concat(blocks)
+    return (out, status) if return_status else out

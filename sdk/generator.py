@@ -16,8 +16,7 @@ from .activities import activity_index
 from .errors import GeneratorFault, ModelError
 from .gait import CLOCK_WIDTH, DYNAMIC, Cadence, PhaseClock, clock_rows, phase_at_end, step_phase
 from .mdn import MixtureSampler, SamplingOptions
-from .model_file import read_model
-from .runtime import RuntimeInfo, load_interpreter
+from .runtime import RuntimeInfo, load_model
 
 log = logging.getLogger(__name__)
 
@@ -55,25 +54,27 @@ class Generator:
 
     def __init__(self, path: str | Path | None = None, runtime: str | None = None, num_threads: int = 1):
         self.path = Path(path) if path is not None else bundled_model_path()
-        model = read_model(self.path, expect_format=GENERATOR_FORMAT)
-        self.metadata = model.metadata
-        arch = self.metadata["architecture"]
-        self.units: list[int] = list(arch["lstm_units"])
+        loaded = load_model(self.path, GENERATOR_FORMAT, self._read_metadata, runtime, num_threads)
+        self.runtime: RuntimeInfo = loaded.runtime
+        self._interp = loaded.interpreter
+        self._bind(loaded.signature)
+
+    def _read_metadata(self, meta: dict) -> None:
+        self.metadata = meta
+        arch = meta["architecture"]
+        self.units: list[int] = [int(u) for u in arch["lstm_units"]]
         self.mixtures: int = int(arch["mixtures"])
-        self.activities: tuple[str, ...] = tuple(self.metadata["activities"])
-        self.rate_hz: float = float(self.metadata["rate_hz"])
-        norm = self.metadata["normalisation"]
-        self.scale = np.asarray(norm["scale"], dtype=np.float64)
-        self.population_level = np.asarray(norm["population_level"], dtype=np.float64)
+        self.activities: tuple[str, ...] = tuple(meta["activities"])
+        self.rate_hz: float = float(meta["rate_hz"])
+        norm = meta["normalisation"]
+        self.scale = np.asarray(norm["scale"], dtype=np.float64).reshape(3)
+        self.population_level = np.asarray(norm["population_level"], dtype=np.float64).reshape(3)
         self.priming: int = int(norm["priming_samples"])
         self.clock_width: int = CLOCK_WIDTH if arch.get("clock") else 0
         self.reference_samples: int = int(arch.get("reference_samples", 0))
         self.cadences: dict[str, Cadence] = {
-            a: Cadence(float(c["step_hz"]), float(c["jitter"])) for a, c in self.metadata.get("cadence", {}).items()
+            a: Cadence(float(c["step_hz"]), float(c["jitter"])) for a, c in meta.get("cadence", {}).items()
         }
-        self.runtime: RuntimeInfo
-        self.runtime, self._interp, sig = load_interpreter(model.flatbuffer, self.path, runtime, num_threads)
-        self._bind(sig)
 
     def _bind(self, sig: dict) -> None:
         ins, outs = sig["inputs"], sig["outputs"]

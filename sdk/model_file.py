@@ -14,6 +14,8 @@ from pathlib import Path
 from .errors import ModelError, ModelIntegrityError
 
 METADATA_NAME = "metadata.json"
+#: the newest metadata layout this SDK reads; exports write it, newer files are refused
+FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,8 @@ def read_model(path: str | Path, expect_format: str | None = None) -> ModelFile:
     """Read and verify a packed model file.
 
     Raises:
-        ModelError: missing, truncated or not a packed TFLite model, or of another format.
+        ModelError: missing, truncated or not a packed TFLite model, of another format, or
+            of a newer ``format_version`` than ``FORMAT_VERSION``.
         ModelIntegrityError: the flatbuffer does not match the recorded sha256.
     """
     path = Path(path)
@@ -64,6 +67,13 @@ def read_model(path: str | Path, expect_format: str | None = None) -> ModelFile:
         raise ModelIntegrityError(f"{path}: sha256 of the model does not match its metadata (file corrupt or tampered with)")
     if expect_format and meta.get("format") != expect_format:
         raise ModelError(f"{path}: is a {meta.get('format')!r} model, expected {expect_format!r}")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelError(f"{path}: metadata has no valid format_version ({version!r}); not exported by 'sensegen export'")
+    if version > FORMAT_VERSION:
+        raise ModelError(
+            f"{path}: model format version {version} is newer than this SDK reads ({FORMAT_VERSION}); upgrade sensegen-privacy"
+        )
     return ModelFile(flat, meta, path)
 
 

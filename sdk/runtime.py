@@ -8,8 +8,11 @@ import os
 import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
 
 from .errors import ModelError, RuntimeUnavailableError
+from .model_file import ModelFile, read_model
 
 log = logging.getLogger(__name__)
 
@@ -113,3 +116,42 @@ def load_interpreter(flatbuffer: bytes, path, runtime: str | None = None, num_th
     if not sigs:
         raise ModelError(f"{path}: the model has no signature")
     return info, interp, next(iter(sigs.values()))
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified model file loaded into an interpreter (see ``load_model``)."""
+
+    file: ModelFile
+    runtime: RuntimeInfo
+    interpreter: Any
+    signature: dict  # {"inputs": {name: index}, "outputs": {name: index}}
+
+
+def load_model(
+    path: str | Path,
+    expect_format: str,
+    read_metadata: Callable[[dict], None],
+    runtime: str | None = None,
+    num_threads: int = 1,
+) -> LoadedModel:
+    """The one loader of SDK model files (generator and detector).
+
+    Reads and verifies the file (format, ``format_version``, sha256), hands its metadata to
+    ``read_metadata`` (which raises ``KeyError``/``TypeError``/``ValueError`` on a missing or
+    malformed field), then loads the flatbuffer into the interpreter.
+
+    Raises:
+        ModelError / ModelIntegrityError: missing, corrupt, tampered, newer-format or
+            incomplete file; the interpreter cannot load it.
+        RuntimeUnavailableError: no TFLite interpreter installed.
+    """
+    model = read_model(path, expect_format=expect_format)
+    try:
+        read_metadata(model.metadata)
+    except ModelError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelError(f"{path}: {expect_format} metadata incomplete or malformed ({exc!r})") from None
+    info, interp, sig = load_interpreter(model.flatbuffer, path, runtime, num_threads)
+    return LoadedModel(model, info, interp, sig)

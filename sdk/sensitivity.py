@@ -1,22 +1,30 @@
 """Sources that say whether a sample is sensitive. Any source sensitive => the sample is
 replaced. A source is asked at release time, after the release delay, so a source that
 decides late (a detector, a switch flipped a moment after the onset) still covers samples
-that are waiting in the release buffer."""
+that are waiting in the release buffer.
+
+A source subclasses ``SensitivitySource`` (only ``is_sensitive`` is required) or provides
+its four methods itself; ``check_source`` verifies the shape when a filter is built."""
 from __future__ import annotations
 
+import difflib
+import inspect
 import threading
-from typing import Iterable, Protocol, runtime_checkable
+from typing import Iterable, Iterator
 
 import numpy as np
 
 
-@runtime_checkable
-class SensitivitySource(Protocol):
+class SensitivitySource:
+    """Base class of sensitivity sources: ``is_sensitive`` is required; ``observe``,
+    ``finish`` and ``forget_before`` default to doing nothing."""
+
     def observe(self, t: np.ndarray, xyz: np.ndarray) -> None:
         """Every accepted block of input samples, in order: ``t`` (n,), ``xyz`` (n, 3)."""
 
     def is_sensitive(self, t: float) -> bool:
         """Whether the sample stamped ``t`` must be replaced (asked once, at release)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement is_sensitive(t)")
 
     def finish(self) -> None:
         """End of stream: decide on whatever is still pending."""
@@ -25,20 +33,87 @@ class SensitivitySource(Protocol):
         """Every sample before ``t`` has been released: drop state about it."""
 
 
-class _Intervals:
-    """Sorted closed intervals [start, end]; ``end`` may be +inf while open."""
+#: the methods a source must have, with the positional arguments the filter passes
+SOURCE_METHODS: dict[str, int] = {"observe": 2, "is_sensitive": 1, "finish": 0, "forget_before": 1}
 
-    def __init__(self) -> None:
-        self.items: list[list[float]] = []
+
+def check_source(source: object) -> None:
+    """Check that ``source`` has the shape of a sensitivity source.
+
+    Raises:
+        TypeError: a method is missing, not callable, overridden with the wrong arguments,
+            or a public method's name is a near miss of one (``obsreve``), or a subclass of
+            ``SensitivitySource`` does not implement ``is_sensitive``.
+    """
+    name = type(source).__name__
+    for method, n_args in SOURCE_METHODS.items():
+        fn = getattr(source, method, None)
+        if not callable(fn):
+            raise TypeError(
+                f"sensitivity source {name} has no method {method}(); subclass sdk.SensitivitySource for no-op defaults"
+            )
+        try:
+            inspect.signature(fn).bind(*([0.0] * n_args))
+        except TypeError:
+            raise TypeError(f"sensitivity source {name}.{method} must take {n_args} argument(s), has {inspect.signature(fn)}") from None
+        except ValueError:  # builtins without a signature: trust them
+            pass
+    if isinstance(source, SensitivitySource) and type(source).is_sensitive is SensitivitySource.is_sensitive:
+        raise TypeError(f"sensitivity source {name} must implement is_sensitive(t)")
+    for attr in dir(type(source)):
+        if attr.startswith("_") or attr in SOURCE_METHODS or not callable(getattr(type(source), attr, None)):
+            continue
+        near = difflib.get_close_matches(attr, SOURCE_METHODS, n=1, cutoff=0.8)
+        if near:
+            raise TypeError(f"sensitivity source {name} defines {attr}(): did you mean {near[0]}()?")
+
+
+class Intervals:
+    """Closed time intervals ``[start, end]`` in the stream's clock; ``end`` may be +inf while
+    an interval is open. Not locked: the owner holds its own lock."""
+
+    def __init__(self, spans: Iterable[tuple[float, float]] = ()) -> None:
+        self._items: list[list[float]] = []
+        self._last: list[float] | None = None
+        for a, b in spans:
+            self.add(a, b)
+
+    def add(self, start: float, end: float) -> None:
+        """Add ``[start, end]`` (kept sorted by start)."""
+        item = self._last = [float(start), float(end)]
+        sort = bool(self._items) and item[0] < self._items[-1][0]
+        self._items.append(item)
+        if sort:
+            self._items.sort()
+
+    def open(self, start: float) -> None:
+        """Start an interval with no end yet (``end = inf``)."""
+        self.add(start, np.inf)
+
+    def close_last(self, end: float) -> None:
+        """Set the end of the most recently added interval (if it was not forgotten)."""
+        if self._last is not None:
+            self._last[1] = float(end)
 
     def contains(self, t: float) -> bool:
-        return any(a <= t <= b for a, b in self.items)
+        return any(a <= t <= b for a, b in self._items)
 
     def forget_before(self, t: float) -> None:
-        self.items = [iv for iv in self.items if iv[1] >= t]
+        """Drop the intervals that end before ``t``."""
+        if self._items:
+            self._items = [iv for iv in self._items if iv[1] >= t]
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[tuple[float, float]]:
+        return iter([(a, b) for a, b in self._items])
 
 
-class PrivateSpans:
+class PrivateSpans(SensitivitySource):
     """Time windows the owner declared private, in the stream's clock (seconds).
 
     Args:
@@ -47,7 +122,7 @@ class PrivateSpans:
 
     def __init__(self, spans: Iterable[tuple[float, float]] = ()):
         self._lock = threading.Lock()
-        self._spans = _Intervals()
+        self._spans = Intervals()
         for start, end in spans:
             self.add(start, end)
 
@@ -55,30 +130,23 @@ class PrivateSpans:
         if not (np.isfinite(start) and end >= start):
             raise ValueError(f"private span needs a finite start <= end, got ({start}, {end})")
         with self._lock:
-            self._spans.items.append([float(start), float(end)])
-            self._spans.items.sort()
+            self._spans.add(start, end)
 
     @property
     def spans(self) -> list[tuple[float, float]]:
         with self._lock:
-            return [(a, b) for a, b in self._spans.items]
-
-    def observe(self, t: np.ndarray, xyz: np.ndarray) -> None:
-        pass
+            return list(self._spans)
 
     def is_sensitive(self, t: float) -> bool:
         with self._lock:
             return self._spans.contains(t)
-
-    def finish(self) -> None:
-        pass
 
     def forget_before(self, t: float) -> None:
         with self._lock:
             self._spans.forget_before(t)
 
 
-class ManualSwitch:
+class ManualSwitch(SensitivitySource):
     """A "private now" switch (e.g. a button in the app), safe to flip from any thread.
 
     Switching on covers every sample stamped after the newest sample observed so far;
@@ -87,7 +155,7 @@ class ManualSwitch:
 
     def __init__(self, on: bool = False):
         self._lock = threading.Lock()
-        self._intervals = _Intervals()
+        self._intervals = Intervals()
         self._newest = -np.inf
         self._on = False
         if on:
@@ -100,9 +168,9 @@ class ManualSwitch:
     def set(self, on: bool) -> None:
         with self._lock:
             if on and not self._on:
-                self._intervals.items.append([np.nextafter(self._newest, np.inf), np.inf])
+                self._intervals.open(np.nextafter(self._newest, np.inf))
             elif not on and self._on:
-                self._intervals.items[-1][1] = self._newest
+                self._intervals.close_last(self._newest)
             self._on = bool(on)
 
     def observe(self, t: np.ndarray, xyz: np.ndarray) -> None:
@@ -113,9 +181,6 @@ class ManualSwitch:
     def is_sensitive(self, t: float) -> bool:
         with self._lock:
             return self._intervals.contains(t)
-
-    def finish(self) -> None:
-        pass
 
     def forget_before(self, t: float) -> None:
         with self._lock:

@@ -141,3 +141,26 @@ def test_filter_cli_refuses_bad_decoy_rate(tmp_path, hapt_file, capsys, rate):
 
     assert main(["filter", str(hapt_file), "--out", str(tmp_path / "o.csv"), "--decoy-rate", rate]) == 2
     assert f"decoy rate must be in [0, 0.9] (share of cover time), got {float(rate)}" in capsys.readouterr().err
+
+
+def test_filter_cli_is_filter_recording_and_reports_gaps(tmp_path, hapt_file, capsys):
+    """In-process: the CLI's output is exactly ``filter_recording`` with the same sources,
+    and a gap in the input is counted in the summary (not a warning on stderr)."""
+    import json
+
+    from converter.cli import main
+    from sdk.filter import FilterOptions, filter_recording
+    from sdk.sensitivity import PrivateSpans
+
+    rec = read_hapt_raw(hapt_file)
+    t = rec.t[:6000].copy()
+    t[3000:] += 4.0
+    write_csv(tmp_path / "gap.csv", t, rec.xyz[:6000])
+    assert main(["filter", str(tmp_path / "gap.csv"), "--out", str(tmp_path / "o.csv"), "--private-span", "20:40", "--seed", "5"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["gaps"] == 1 and summary["segments"] == 1
+    got = read_csv(tmp_path / "o.csv")
+    want = filter_recording(t, rec.xyz[:6000], FilterOptions(seed=5), [PrivateSpans([(20.0, 40.0)])])
+    np.testing.assert_allclose(got.xyz, want.xyz, rtol=1e-15)
+    assert main(["filter", str(tmp_path / "gap.csv"), "--out", str(tmp_path / "o.csv"), "--cover", "FLYING"]) == 2
+    assert "unknown activity 'FLYING'" in capsys.readouterr().err

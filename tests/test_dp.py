@@ -128,6 +128,29 @@ def test_statement_states_adjacency_and_caveats():
     assert "noise_seed" not in shuffled["config"] and shuffled["config"]["fixed_noise_seed"]
 
 
+def test_record_and_statement_give_user_level_epsilon_by_group_privacy():
+    facts = dict(window_samples=128, windows_per_sample=2, rate_hz=50.0, n_users=3, max_windows_per_user=900)
+    common = dict(noise_multiplier=1.0, delta=1e-5, n_examples=2700, batch_size=64, steps=100, planned_steps=100)
+    r = dpm.privacy_record(DPConfig(noise_multiplier=1.0), **common, **facts)
+    assert (r["user_level_epsilon"], r["user_level_delta"]) == dpm.group_privacy(r["epsilon"], r["delta"], 900)
+    assert r["user_level_epsilon"] == pytest.approx(900 * r["epsilon"])
+    assert f"Per person (user level): one person contributed up to 900 windows" in r["statement"]
+    assert f"ε = {r['user_level_epsilon']:.3g}" in r["statement"] and "vacuous" in r["statement"]
+    few = dpm.privacy_record(DPConfig(noise_multiplier=20.0), **dict(common, noise_multiplier=20.0), **dict(facts, max_windows_per_user=2))
+    assert few["user_level_epsilon"] == pytest.approx(2 * few["epsilon"]) and few["user_level_epsilon"] < 1
+    assert "vacuous" not in few["statement"].split("Caveats:")[0]
+
+
+def test_plan_resolves_noise_once_for_every_trainer():
+    plan = dpm.DPPlan.resolve(DPConfig(target_epsilon=2.0), n_examples=6400, batch_size=64, steps_per_epoch=100, epochs=3)
+    assert plan.planned_steps == 300 and plan.sampling_rate == 0.01 and plan.delta == dpm.default_delta(6400)
+    assert dpm.compute_epsilon(plan.noise_multiplier, 0.01, 300, plan.delta) <= 2.0
+    fixed = dpm.DPPlan.resolve(DPConfig(noise_multiplier=1.3), 6400, 64, 100, 3)
+    assert fixed.noise_multiplier == 1.3
+    with pytest.raises(ValueError, match="fewer than one batch of 64"):
+        dpm.DPPlan.resolve(DPConfig(noise_multiplier=1.0), 10, 64, 0, 3)
+
+
 def test_noise_seed_is_secret_and_fresh_when_unset():
     cfg = DPConfig(noise_multiplier=1.0)
     assert dpm.new_noise_seed(cfg) != dpm.new_noise_seed(cfg)

@@ -24,7 +24,7 @@ from converter.evaluation.streams import (
 from sdk.activities import activity_index
 from sdk.decoys import DecoyOptions
 from sdk.detector import ActivityDetector, DetectorSource
-from sdk.filter import FilterOptions, filter_recording
+from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock
 from sdk.generator import Generator
 from sdk.policy import Policy
 
@@ -63,15 +63,33 @@ def first_upstairs(s: Stream, before: int = 2000, after: int = 2500) -> Stream:
 
 # -- masks and methods ---------------------------------------------------------------------------
 
-def test_release_mask_matches_filter_when_driven_identically(data, detector, generator):
+class FailsOnce(DetectorSource):
+    """The detector source, except that observing the block holding sample ``bad`` raises."""
+
+    def __init__(self, *args, bad: float, **kw):
+        super().__init__(*args, **kw)
+        self.bad = bad
+
+    def observe(self, t, xyz):
+        if t[0] <= self.bad <= t[-1]:
+            raise RuntimeError("detector crashed")
+        super().observe(t, xyz)
+
+
+def test_release_mask_is_the_filters_decision_including_fail_closed(data, detector, generator):
     s = first_upstairs(data[0][1])
-    mask = release_mask(s, [DetectorSource(POLICY, detector)], delay_s=1.5)
-    opts = FilterOptions(delay_s=1.5, crossfade_s=0.0, decoys=DecoyOptions(rate=0.0))  # the policy's mask alone
-    out = filter_recording(s.t, s.xyz, opts, [DetectorSource(POLICY, detector)], generator=generator)
-    # filter_recording pushes one block; release_mask with a block as long as the stream does the same
-    mask_one_block = release_mask(s, [DetectorSource(POLICY, detector)], delay_s=1.5, block=len(s))
-    np.testing.assert_array_equal(out.replaced, mask_one_block)
+    mask = release_mask(s, [DetectorSource(POLICY, detector)], delay_s=1.5, generator=generator)
     assert mask.any() and mask[s.labels == UP].mean() > 0.9
+    # the filter as an app drives it (sensor blocks of 10) replaces exactly these samples
+    opts = FilterOptions(delay_s=1.5, crossfade_s=0.5, seed=3, decoys=DecoyOptions(rate=0.0))  # the policy's mask alone
+    f = PrivacyFilter(opts, [DetectorSource(POLICY, detector)], generator=generator)
+    out = ReleasedBlock.concat([f.push_block(s.t[i : i + 10], s.xyz[i : i + 10]) for i in range(0, len(s), 10)] + [f.flush()])
+    np.testing.assert_array_equal(out.replaced, mask)
+    # a source that raises while observing: the samples it missed are replaced (fail closed)
+    bad = float(s.t[505])
+    failing = release_mask(s, [FailsOnce(POLICY, detector, bad=bad)], delay_s=1.5, generator=generator)
+    block = (s.t >= s.t[500]) & (s.t <= s.t[509])
+    assert failing[block].all() and not mask[block].any()
 
 
 def test_sensegen_method_replaces_exactly_the_mask(data, generator):
@@ -166,10 +184,10 @@ def test_discriminators_stay_near_chance_when_both_sides_are_real(data):
 # -- privacy metrics -------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def privacy(data, detector):
+def privacy(data, detector, generator):
     evaluated, reference = data
     cfg = EvaluationConfig(users=(3, 15), delay_s=3.0, delays=(1.0, 3.0))
-    masks = {d: [release_mask(s, [DetectorSource(POLICY, detector)], d) for s in evaluated] for d in cfg.delays}
+    masks = {d: [release_mask(s, [DetectorSource(POLICY, detector)], d, generator) for s in evaluated] for d in cfg.delays}
     clf = reference_classifiers(reference, POLICY, cfg)
     methods = [CopyInput(), GaussianBaseline(reference)]
     res, _ = privacy_metrics(evaluated, masks, methods, clf, POLICY, cfg, progress=False)

@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 
 from sdk.decoys import DecoyOptions
 from sdk.detector import ActivityDetector, DetectorSource
-from sdk.errors import GeneratorFault, RateMismatchError, SampleValueError, StreamGapWarning, TimestampError
+from sdk.errors import GeneratorFault, RateMismatchError, SampleValueError, TimestampError
 from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock, filter_recording
 from sdk.generator import Generator
 from sdk.policy import Policy
-from sdk.sensitivity import ManualSwitch, PrivateSpans
+from sdk.sensitivity import Intervals, ManualSwitch, PrivateSpans, SensitivitySource
 
 from .conftest import stream_of
 
@@ -259,13 +259,19 @@ def test_stream_at_wrong_rate_is_refused(generator, real):
         PrivacyFilter(FilterOptions(rate_hz=100), generator=generator)
 
 
-def test_gap_warns_and_keeps_one_output_per_input(generator, real):
+def test_gap_is_reported_in_status_and_log_and_keeps_one_output_per_input(generator, real, caplog):
     t, xyz = real[0][:300].copy(), real[1][:300]
     t[150:] += 5.0
+    t[250:] += 1.0
     f = PrivacyFilter(FilterOptions(), generator=generator)
-    with pytest.warns(StreamGapWarning, match="gap of 5.02"):
-        out = ReleasedBlock.concat([f.push_block(t, xyz), f.flush()])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warnings.warn: not thread-safe for an app to silence
+        with caplog.at_level("WARNING", logger="sdk.filter"):
+            out = ReleasedBlock.concat([f.push_block(t[:200], xyz[:200]), f.push(t[200], xyz[200]), f.push_block(t[201:], xyz[201:]), f.flush()])
     np.testing.assert_array_equal(out.t, t)
+    assert f.status.gaps == 2
+    assert f.status.longest_gap_s == pytest.approx(5.02)
+    assert any("gap of 5.020 s" in r.getMessage() for r in caplog.records)
 
 
 def test_closed_filter_refuses_pushes_and_withholds_pending(generator, real):
@@ -441,3 +447,144 @@ def test_soak_million_samples_flat_memory(generator, hapt_root):
     tracemalloc.stop()
     assert released == n_total and replaced > 30_000
     assert peaks[1] - peaks[0] < 2_000_000, peaks
+
+
+# -- app contracts: nothing lost when the app misbehaves ----------------------------------------
+
+class FlakyCallback:
+    """Raises on the calls listed in ``fail_on`` (after keeping part of the block if ``keep``);
+    records the blocks it accepted; may call back into the filter."""
+
+    def __init__(self, fail_on, keep: bool = False, reenter: bool = False):
+        self.fail_on, self.keep, self.reenter = set(fail_on), keep, reenter
+        self.calls, self.accepted, self.failed_now = 0, [], False
+        self.filter = None
+
+    def __call__(self, block):
+        self.calls += 1
+        self.failed_now = self.calls in self.fail_on
+        if self.reenter:
+            self.filter.status, self.filter.drain()
+        if self.failed_now:
+            if self.keep:
+                self.partial = block.t[: len(block) // 2]
+            raise RuntimeError(f"app bug on call {self.calls}")
+        self.accepted.append(block)
+
+
+@pytest.mark.parametrize("keep, reenter", [(False, False), (True, False), (False, True)])
+def test_failing_callback_loses_no_samples(generator, real, keep, reenter):
+    """Every input sample reaches the app exactly once and in order: by the callback when it
+    succeeds, by the return value of the same call when it raises."""
+    t, xyz = real[0][:3000], real[1][:3000]
+    cb = FlakyCallback(fail_on={2, 5, 9}, keep=keep, reenter=reenter)
+    f = PrivacyFilter(FilterOptions(delay_s=1.0, output_queue=10_000 if reenter else 0), [PrivateSpans([(20, 30)])],
+                      generator=generator, on_release=cb)
+    cb.filter = f
+    got = []
+
+    def take(ret):
+        if cb.failed_now:
+            got.append(ret)
+            cb.failed_now = False
+        elif len(ret):
+            assert ret is cb.accepted[-1]  # the callback saw this very block
+
+    for i in range(0, 1500, 50):
+        take(f.push_block(t[i : i + 50], xyz[i : i + 50]))
+    for i in range(1500, 3000):
+        take(f.push(t[i], xyz[i]))
+    take(f.flush())
+    delivered = ReleasedBlock.concat(sorted(got + cb.accepted, key=lambda b: b.t[0]))
+    np.testing.assert_array_equal(delivered.t, t)
+    assert f.status.callback_failures == 3 and f.status.samples_out == 3000
+    assert sum("on_release callback raised" in m and "app bug on call" in m for m in f.status.faults) == 3
+
+
+def test_output_queue_counts_dropped_samples_and_logs_once(generator, real, caplog):
+    t, xyz = real[0][:2000], real[1][:2000]
+    f = PrivacyFilter(FilterOptions(delay_s=0.0, output_queue=100), generator=generator)
+    with caplog.at_level("WARNING", logger="sdk.filter"):
+        for i in range(0, 2000, 10):
+            f.push_block(t[i : i + 10], xyz[i : i + 10])
+    kept = f.drain()
+    assert f.status.queue_dropped == 2000 - len(kept) == 1900
+    np.testing.assert_array_equal(kept.t, t[-100:])  # the newest are kept, in order
+    assert sum("output queue full" in r.getMessage() for r in caplog.records) == 1
+    assert sum("output queue full" in m for m in f.status.faults) == 1
+
+
+class OnlyIsSensitive(SensitivitySource):
+    def is_sensitive(self, t):
+        return 10.0 <= t <= 12.0
+
+
+class TypoObserve(SensitivitySource):
+    def obsreve(self, t, xyz):
+        pass
+
+    def is_sensitive(self, t):
+        return False
+
+
+class DuckWithoutFinish:
+    def observe(self, t, xyz):
+        pass
+
+    def is_sensitive(self, t):
+        return False
+
+    def forget_before(self, t):
+        pass
+
+
+class WrongArity(SensitivitySource):
+    def is_sensitive(self):
+        return False
+
+
+class NoIsSensitive(SensitivitySource):
+    pass
+
+
+@pytest.mark.parametrize("source, message", [
+    (TypoObserve(), r"TypoObserve defines obsreve\(\): did you mean observe\(\)\?"),
+    (DuckWithoutFinish(), r"DuckWithoutFinish has no method finish\(\); subclass sdk.SensitivitySource"),
+    (WrongArity(), r"WrongArity.is_sensitive must take 1 argument"),
+    (NoIsSensitive(), r"NoIsSensitive must implement is_sensitive"),
+    (object(), r"object has no method observe"),
+])
+def test_source_with_wrong_shape_is_refused_when_the_filter_is_built(generator, source, message):
+    with pytest.raises(TypeError, match=message):
+        PrivacyFilter(FilterOptions(), [source], generator=generator)
+
+
+def test_source_base_class_supplies_no_op_defaults(generator, real):
+    t, xyz = real
+    out = filter_recording(t, xyz, FilterOptions(delay_s=1.0), [OnlyIsSensitive()], generator=generator)
+    np.testing.assert_array_equal(out.replaced, (t >= 10) & (t <= 12))
+    assert not any("failed" in m for m in PrivacyFilter(FilterOptions(), [OnlyIsSensitive()], generator=generator).status.faults)
+
+
+def test_intervals_add_open_close_and_forget():
+    iv = Intervals([(5.0, 6.0), (1.0, 2.0)])
+    assert list(iv) == [(1.0, 2.0), (5.0, 6.0)]
+    iv.open(8.0)
+    assert iv.contains(1e9) and not iv.contains(7.0)
+    iv.close_last(9.0)
+    assert list(iv)[-1] == (8.0, 9.0)
+    iv.forget_before(5.5)
+    assert list(iv) == [(5.0, 6.0), (8.0, 9.0)] and len(iv) == 2
+    iv.forget_before(10.0)
+    assert not iv
+
+
+def test_three_threads_million_samples_nothing_lost_duplicated_or_reordered(generator, hapt_root):
+    """A sensor thread pushing 1 M samples in blocks of 10, a UI thread draining, a thread
+    flipping a manual switch: the drained stream is the pushed one, sample for sample."""
+    from benchmarks.soak import threaded
+
+    res = threaded(1_000_000, generator, flip_s=0.02)
+    assert res["exact"], res
+    assert res["samples_out"] == res["samples_in"] == 1_000_000 and res["queue_dropped"] == 0
+    assert res["segments"] >= 10 and res["samples_replaced"] > 0  # the switch really flipped

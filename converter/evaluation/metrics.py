@@ -23,20 +23,24 @@ ACF_LAGS = 50
 # --- cross-validation helpers ------------------------------------------------------------------
 
 def _grouped_folds(groups: np.ndarray, folds: int, seed: int, users: np.ndarray | None = None) -> list[np.ndarray]:
-    """Deal the unique groups at random into ``folds`` parts (within each user when
-    ``users`` is given, so every fold holds every user); return a test mask per fold."""
-    rng = np.random.default_rng(seed)
-    uniq = np.unique(groups)
-    folds = max(2, min(folds, len(uniq)))
-    owner = {g: (users[groups == g][0] if users is not None else 0) for g in uniq}
-    assign, offset = {}, 0
-    for u in sorted(set(owner.values())):
-        mine = rng.permutation([g for g in uniq if owner[g] == u])
-        for i, g in enumerate(mine):
-            assign[g] = (i + offset) % folds
-        offset += len(mine)
-    fold_of = np.asarray([assign[g] for g in groups])
-    return [fold_of == k for k in range(folds) if (fold_of == k).any()]
+    """Test masks of ``folds`` folds that never split a group and, when ``users`` is given,
+    hold every user in about the same share (scikit-learn's ``StratifiedGroupKFold``,
+    stratified by user, groups shuffled with ``seed``)."""
+    import warnings
+
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    folds = max(2, min(folds, len(np.unique(groups))))
+    strata = users if users is not None else np.zeros(len(groups), int)
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    masks = []
+    with warnings.catch_warnings():  # a user with fewer groups than folds is expected here
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        for _, test in splitter.split(np.zeros(len(groups)), strata, groups):
+            m = np.zeros(len(groups), bool)
+            m[test] = True
+            masks.append(m)
+    return [m for m in masks if m.any()]
 
 
 def per_user_standardise(x: np.ndarray, users: np.ndarray) -> np.ndarray:

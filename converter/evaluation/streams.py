@@ -12,9 +12,12 @@ from typing import Iterable, Protocol, Sequence
 import numpy as np
 
 from sdk.activities import ACTIVITIES, activity_index
+from sdk.decoys import DecoyOptions
 from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock
 from sdk.generator import Generator
 from sdk.recording import HAPT_RATE_HZ
+from sdk.sensitivity import SensitivitySource
+from sdk.windowing import labelled_windows, runs
 
 from ..hapt import Experiment
 
@@ -51,61 +54,39 @@ class Released:
     method: str
 
 
-class MaskSource:
+class MaskSource(SensitivitySource):
     """A sensitivity source answering from a precomputed per-sample mask (by timestamp)."""
 
     def __init__(self, t: np.ndarray, mask: np.ndarray):
         self._t, self._mask = np.asarray(t), np.asarray(mask, bool)
 
-    def observe(self, t, xyz) -> None:
-        pass
-
     def is_sensitive(self, t: float) -> bool:
         i = int(np.searchsorted(self._t, t))
         return bool(i < len(self._t) and self._t[i] == t and self._mask[i])
 
-    def finish(self) -> None:
-        pass
 
-    def forget_before(self, t: float) -> None:
-        pass
+def run_filter(stream: Stream, options: FilterOptions, sources: Sequence, generator: Generator, block: int = BLOCK) -> ReleasedBlock:
+    """Push ``stream`` through the shipped ``PrivacyFilter`` in blocks of ``block`` samples, as
+    a sensor callback delivers them, then flush: what an app receives."""
+    f = PrivacyFilter(options, sources, generator=generator)
+    blocks = [f.push_block(stream.t[s : s + block], stream.xyz[s : s + block]) for s in range(0, len(stream), block)]
+    blocks.append(f.flush())
+    f.close()
+    return ReleasedBlock.concat(blocks)
 
 
-def release_mask(stream: Stream, sources: Sequence, delay_s: float, block: int = BLOCK) -> np.ndarray:
-    """Which samples the filter replaces: the sources are driven exactly as ``PrivacyFilter``
-    drives them (observe each block, ask at release time ``t <= newest - delay_s``, prune,
-    ``finish`` at the end); a source that raises counts as sensitive (fail closed)."""
-    t, n = stream.t, len(stream)
-    mask = np.zeros(n, bool)
-    released = 0
+def release_mask(stream: Stream, sources: Sequence, delay_s: float, generator: Generator | None = None, block: int = BLOCK) -> np.ndarray:
+    """Which samples the shipped ``PrivacyFilter`` replaces when ``sources`` decide at release
+    delay ``delay_s``: the filter itself is run (its timing tolerance, its fail-closed handling
+    of a source that raises), so the mask is the product's, not a copy of its loop.
 
-    def ask(i: int) -> bool:
-        for src in sources:
-            try:
-                if src.is_sensitive(float(t[i])):
-                    return True
-            except Exception:
-                return True
-        return False
-
-    for s in range(0, n, block):
-        e = min(s + block, n)
-        for src in sources:
-            src.observe(t[s:e], stream.xyz[s:e])
-        until = t[e - 1] - delay_s
-        start = released
-        while released < n and t[released] <= until:
-            mask[released] = ask(released)
-            released += 1
-        if released > start:
-            for src in sources:
-                src.forget_before(float(t[released - 1]))
-    for src in sources:
-        src.finish()
-    while released < n:
-        mask[released] = ask(released)
-        released += 1
-    return mask
+    Args:
+        generator: the generator the filter runs (default: the bundled one); the mask does
+            not depend on it, only the time spent does.
+    """
+    opts = FilterOptions(delay_s=delay_s, crossfade_s=0.0, decoys=DecoyOptions(rate=0.0), cover_bank=None)  # the policy's mask alone
+    out = run_filter(stream, opts, sources, generator or Generator(), block)
+    return out.replaced
 
 
 def label_mask(stream: Stream, activities: Iterable[str]) -> np.ndarray:
@@ -114,10 +95,8 @@ def label_mask(stream: Stream, activities: Iterable[str]) -> np.ndarray:
     return np.isin(stream.labels, idx)
 
 
-def segments(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) index pairs of the runs of True in ``mask``."""
-    d = np.diff(np.r_[0, mask.astype(np.int8), 0])
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
+#: ``[start, end)`` index pairs of the runs of True in a mask
+segments = runs
 
 
 # --- replacement methods ------------------------------------------------------------------------
@@ -140,11 +119,7 @@ class SenseGenMethod:
 
     def release(self, stream: Stream, mask: np.ndarray, cover: str, seed: int) -> Released:
         opts = FilterOptions(cover=cover, delay_s=self.delay_s, crossfade_s=self.crossfade_s, seed=seed, **self.options)
-        f = PrivacyFilter(opts, [MaskSource(stream.t, mask)], generator=self.generator)
-        blocks = [f.push_block(stream.t[s : s + BLOCK], stream.xyz[s : s + BLOCK]) for s in range(0, len(stream), BLOCK)]
-        blocks.append(f.flush())
-        f.close()
-        out = ReleasedBlock.concat(blocks)
+        out = run_filter(stream, opts, [MaskSource(stream.t, mask)], self.generator)
         return Released(stream, out.xyz, out.replaced, self.name)
 
 
@@ -279,20 +254,16 @@ def cut(released: Released | Stream, length: int = 128, hop: int = 64, group_off
     """Windows of a released stream (or a raw ``Stream``) with their true majority label,
     the share of replaced samples and a group id per contiguous labelled run."""
     stream = released.stream if isinstance(released, Released) else released
-    xyz = released.xyz
     replaced = released.replaced if isinstance(released, Released) else np.zeros(len(stream), bool)
-    n = len(stream)
-    if n < length:
+    w = labelled_windows(released.xyz, stream.labels, length, hop, len(ACTIVITIES))
+    if len(w.start) == 0:
         return Windows.concat([])
-    idx = np.arange(0, n - length + 1, hop)
-    win = np.lib.stride_tricks.sliding_window_view(xyz, length, axis=0)[idx].transpose(0, 2, 1)
-    lab = np.lib.stride_tricks.sliding_window_view(stream.labels, length)[idx]
-    counts = np.stack([(lab == c).sum(axis=1) for c in range(len(ACTIVITIES))], axis=1)
+    idx = w.start
     rep = np.lib.stride_tricks.sliding_window_view(replaced, length)[idx].mean(axis=1)
     run_id = np.cumsum(np.r_[1, np.diff(stream.labels) != 0])  # contiguous label runs
     group = group_offset + run_id[idx + length // 2]
     return Windows(
-        np.ascontiguousarray(win, dtype=np.float64), counts.argmax(axis=1), counts.max(axis=1) / length, rep,
+        np.ascontiguousarray(w.xyz, dtype=np.float64), w.label, w.purity, rep,
         np.full(len(idx), stream.user), group,
     )
 
