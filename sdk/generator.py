@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .activities import activity_index
+from .block import BLOCK_MEMBER, BlockModel, BlockSampler
 from .errors import GeneratorFault, ModelError
 from .mdn import MixtureSampler, SamplingOptions
 from .model_file import read_model
@@ -46,13 +47,15 @@ class Generator:
         path: a file written by ``sensegen export``; default: the bundled model.
         runtime: force ``"ai_edge_litert"`` or ``"tflite_runtime"``.
         num_threads: interpreter threads.
+        use_block: load the file's block variant (``k`` samples per call, ``sdk.block``) when
+            it has one; ``False`` always samples one step at a time.
 
     Raises:
         ModelError / ModelIntegrityError: missing, corrupt, tampered or mismatched file.
         RuntimeUnavailableError: no TFLite interpreter installed.
     """
 
-    def __init__(self, path: str | Path | None = None, runtime: str | None = None, num_threads: int = 1):
+    def __init__(self, path: str | Path | None = None, runtime: str | None = None, num_threads: int = 1, use_block: bool = True):
         self.path = Path(path) if path is not None else bundled_model_path()
         model = read_model(self.path, expect_format=GENERATOR_FORMAT)
         self.metadata = model.metadata
@@ -68,6 +71,13 @@ class Generator:
         self.runtime: RuntimeInfo
         self.runtime, self._interp, sig = load_interpreter(model.flatbuffer, self.path, runtime, num_threads)
         self._bind(sig)
+        self.block: BlockModel | None = None
+        block = self.metadata.get("variants", {}).get("block")
+        if use_block and block is not None:
+            member = model.members.get(block.get("member", BLOCK_MEMBER))
+            if member is None:
+                raise ModelError(f"{self.path}: metadata lists a block variant but the file holds no {BLOCK_MEMBER}")
+            self.block = BlockModel(member, block, self.units, len(self.activities), self.path, runtime, num_threads)
 
     def _bind(self, sig: dict) -> None:
         ins, outs = sig["inputs"], sig["outputs"]
@@ -87,7 +97,8 @@ class Generator:
     @property
     def info(self) -> str:
         q = self.metadata.get("quantisation", "?")
-        return f"{self.path.name} ({q}, {self.runtime.name} {self.runtime.version})"
+        blocks = f", blocks of {self.block.steps}" if self.block is not None else ""
+        return f"{self.path.name} ({q}{blocks}, {self.runtime.name} {self.runtime.version})"
 
     def zero_state(self) -> list[tuple[np.ndarray, np.ndarray]]:
         return [(np.zeros((1, u), np.float32), np.zeros((1, u), np.float32)) for u in self.units]
@@ -138,6 +149,9 @@ class SyntheticStream:
             sampling = replace(sampling, sigma_scale=generator.sigma_scale(cover))
         self.sampling = sampling
         self._sample = MixtureSampler(seed, self.sampling)
+        self._block = BlockSampler(generator.block, self._sample.rng, self.sampling) if generator.block is not None else None
+        self._ahead: np.ndarray = np.empty((0, 3))  # block path: samples drawn, not yet returned (in g)
+        self._ahead_i = 0
         self.level = generator.population_level.copy()
         self.state = generator.zero_state()
         self._last_z = np.zeros(3)
@@ -147,6 +161,7 @@ class SyntheticStream:
         g = self.generator
         ctx = np.asarray(context, np.float64)[-g.priming :]
         self.state = g.zero_state()
+        self._ahead, self._ahead_i = np.empty((0, 3)), 0
         if len(ctx) == 0:
             self.level = g.population_level.copy()
             self._last_z = np.zeros(3)
@@ -163,6 +178,8 @@ class SyntheticStream:
         Raises:
             GeneratorFault: the interpreter failed or returned non-finite values.
         """
+        if self._block is not None:
+            return self._next_from_block()
         g = self.generator
         try:
             out, state = g.step(self._last_z, self.cover, self.state)
@@ -172,4 +189,22 @@ class SyntheticStream:
         if not (np.isfinite(z).all() and np.isfinite(state[-1][0]).all()):
             raise GeneratorFault("generator produced non-finite values")
         self.state, self._last_z = state, z
-        return self.level + z * g.scale
+        return self._output(z)
+
+    def _next_from_block(self) -> np.ndarray:
+        """``next()`` on the block path: one interpreter call per ``k`` samples."""
+        if self._ahead_i >= len(self._ahead):
+            z, self.state = self._block.draw(self._last_z, self.state, self._cond_rows(self._block.steps))
+            self._last_z = z[-1]
+            self._ahead, self._ahead_i = self._output(z), 0
+        y = self._ahead[self._ahead_i]
+        self._ahead_i += 1
+        return y
+
+    def _cond_rows(self, k: int) -> np.ndarray:
+        """The conditioning rows of the next ``k`` steps, (k, C)."""
+        return np.broadcast_to(self.cover, (k, len(self.cover)))
+
+    def _output(self, z: np.ndarray) -> np.ndarray:
+        """Samples in the normalised frame (…, 3) -> g."""
+        return self.level + z * self.generator.scale
