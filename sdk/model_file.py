@@ -66,6 +66,8 @@ def read_model(path: str | Path, expect_format: str | None = None) -> ModelFile:
             meta = json.loads(zf.read(METADATA_NAME))
             listed = meta.get("members") or {}
             members = _read_members(zf, listed, path)
+    except ModelError:
+        raise
     except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as exc:
         raise ModelError(f"{path}: no readable SenseGen metadata inside the file ({exc}); truncated or not exported by 'sensegen export'") from None
     size = meta.get("flatbuffer_size")
