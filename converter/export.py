@@ -332,11 +332,15 @@ def add_block_variant(model_path: str | Path, weights_path: str | Path, out_path
     meta = dict(model.metadata)
     arch, dtype = meta["architecture"], meta["dtype"]
     cfg = GeneratorConfig(lstm_units=tuple(arch["lstm_units"]), dense_units=int(arch["dense_units"]), mixtures=int(arch["mixtures"]))
-    with np.load(weights_path) as w:
-        seq = set_numpy_weights(build_sequence_model(cfg), {k: w[k] for k in w.files}, cfg)
+    mismatch = f"{weights_path} does not reproduce {model_path} (another model's weights, or another converter); not written"
+    try:
+        with np.load(weights_path) as w:
+            seq = set_numpy_weights(build_sequence_model(cfg), {k: w[k] for k in w.files}, cfg)
+    except (KeyError, ValueError) as exc:  # missing arrays, or shapes of another architecture
+        raise ExportError(f"{mismatch}: {exc}") from None
     step = build_step_model(seq, cfg)
     if convert_keras_model(step, dtype) != model.flatbuffer:
-        raise ExportError(f"{weights_path} does not reproduce {model_path} (another model's weights, or another converter); not written")
+        raise ExportError(mismatch)
     flat, info = convert_block(step, model.flatbuffer, dtype, block)
     meta = _variants(meta, info)
     out = Path(out_path) if out_path is not None else Path(model_path)
