@@ -9,6 +9,7 @@ import io
 import json
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def _read_members(zf: zipfile.ZipFile, listed, path) -> dict[str, bytes]:
             continue
         try:
             data = zf.read(name)
-        except (zipfile.BadZipFile, EOFError, OSError):
+        except (zipfile.BadZipFile, EOFError, OSError, zlib.error):  # corrupt compressed bytes / CRC
             data = None
         if data is None or sha256(data) != (entry.get("sha256") if isinstance(entry, dict) else None):
             raise ModelIntegrityError(f"{path}: sha256 of member {name} does not match its metadata (file corrupt or tampered with)")
