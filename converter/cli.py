@@ -122,16 +122,27 @@ def cmd_train(args) -> int:
 
 def cmd_export(args) -> int:
     _quiet_tf()
-    from .export import export_generator
+    from .export import BLOCK_STEPS, export_generator
 
     calibration = None
     if not args.no_calibrate:
         from .hapt import load_hapt
 
         calibration = load_hapt(args.data)
-    results = export_generator(args.run, args.out, dtypes=tuple(args.dtype), name=args.name, calibration_data=calibration)
+    results = export_generator(args.run, args.out, dtypes=tuple(args.dtype), name=args.name, calibration_data=calibration, block=BLOCK_STEPS if args.block is None else args.block)
     print(json.dumps([{"path": str(r.path), "bytes": r.size_bytes, "min_runtime_version": r.min_runtime_version,
-                       "parity_max_error": r.parity_max_error} for r in results], indent=2))
+                       "parity_max_error": r.parity_max_error, "block_steps": r.block_steps,
+                       "block_parity_max_error": r.block_parity_max_error} for r in results], indent=2))
+    return 0
+
+
+def cmd_add_block(args) -> int:
+    _quiet_tf()
+    from .export import BLOCK_STEPS, add_block_variant
+
+    r = add_block_variant(args.model, args.weights, args.out, block=BLOCK_STEPS if args.block is None else args.block)
+    print(json.dumps({"path": str(r.path), "bytes": r.size_bytes, "block_steps": r.block_steps,
+                      "block_parity_max_error": r.block_parity_max_error}, indent=2))
     return 0
 
 
@@ -300,7 +311,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--name", default="generator")
     e.add_argument("--data", default=None, help="HAPT folder for sampling calibration on the run's validation users")
     e.add_argument("--no-calibrate", action="store_true", help="skip the per-activity sigma calibration")
+    e.add_argument("--block", type=int, default=None, help="samples per call of the block variant packed in each file (default 10; 0: none)")
     e.set_defaults(func=cmd_export)
+
+    e = sub.add_parser("add-block", help="add the block variant to a generator file exported without one (needs its *_weights.npz)")
+    e.add_argument("model", help="generator .tflite written by 'sensegen export'")
+    e.add_argument("--weights", required=True, help="the float32 weights exported with it ({name}_weights.npz)")
+    e.add_argument("--out", default=None, help="where to write (default: replace the file)")
+    e.add_argument("--block", type=int, default=None, help="samples per call (default 10)")
+    e.set_defaults(func=cmd_add_block)
 
     d = sub.add_parser("train-detector", help="train and export the activity detector (user-disjoint split)")
     d.add_argument("--data", default=None, help=_DATA_HELP)

@@ -1,6 +1,8 @@
 """Export a trained generator to TFLite: a single-step model with explicit LSTM state, builtin
 ops only, in float32 / float16 / per-tensor int8, each file checked (closed-loop parity with
-Keras, min runtime version <= 2.8) before it is written, metadata packed inside."""
+Keras, min runtime version <= 2.8) before it is written, metadata packed inside. Each file
+also carries a block variant (``k`` steps per call, the mixture drawn in the graph from noise
+passed in) as a second flatbuffer inside the same file, checked against ``k`` single steps."""
 from __future__ import annotations
 
 import contextlib
@@ -14,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from sdk.activities import ACTIVITIES
+from sdk.block import BLOCK_MEMBER
 from sdk.errors import ExportError
 from sdk.generator import GENERATOR_FORMAT
 from sdk.model_file import FORMAT_VERSION, min_runtime_version, pack_model, version_tuple
@@ -28,6 +31,12 @@ MAX_RUNTIME = "2.8.0"
 #: normalised frame (1.0 = one per-axis std of the level-removed signal).
 PARITY_TOLERANCE = {"float32": 1e-4, "float16": 2e-2, "int8": 0.25}
 PARITY_STEPS = 120
+#: samples per call of the block variant (0: no block variant)
+BLOCK_STEPS = 10
+#: block parity: max |Δ| of the samples (normalised frame) between the block file and ``k``
+#: single steps of the step file of the same dtype, fed the same noise from the same state
+BLOCK_PARITY_TOLERANCE = 1e-3
+BLOCK_PARITY_BLOCKS = 8
 
 
 @dataclass
@@ -37,6 +46,8 @@ class ExportedModel:
     size_bytes: int
     min_runtime_version: str
     parity_max_error: float
+    block_steps: int = 0
+    block_parity_max_error: float | None = None
 
 
 def convert_keras_model(model, dtype: str) -> bytes:
@@ -134,6 +145,88 @@ def population_cadence(ds) -> dict[str, dict]:
         if found:
             out[name] = {"step_hz": float(np.median([c.step_hz for c in found])), "jitter": float(np.median([c.jitter for c in found]))}
     return out
+def block_parity(step_flat: bytes, block_flat: bytes, units, n_cond: int, steps: int, blocks: int = BLOCK_PARITY_BLOCKS, seed: int = 0) -> float:
+    """Max abs difference of the samples (normalised frame) between one call of the block
+    model and ``steps`` calls of the step model with the draw of ``sdk.mdn._draw``, both fed
+    the same noise, conditioning rows and starting state, over ``blocks`` consecutive blocks
+    (each started from the step path's state). Non-finite output counts as infinite error."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from sdk.block import BlockModel
+    from sdk.mdn import SamplingOptions, _draw
+
+    block = BlockModel(block_flat, {"steps": steps}, units, n_cond, "block export")
+    interp = Interpreter(model_content=step_flat, num_threads=1)
+    interp.allocate_tensors()
+    sig = next(iter(interp._get_full_signature_list().values()))
+    rng = np.random.default_rng(seed)
+    opts = SamplingOptions(temperature=0.9, sigma_scale=(0.8, 1.1, 0.6), drift_tau_s=0.5)
+    alpha = 1.0 / (opts.drift_tau_s * HAPT_RATE_HZ)
+    sampling = np.array([[1 / opts.temperature, *opts.scales(), alpha]], np.float32)
+    state = [(np.zeros((1, u), np.float32), np.zeros((1, u), np.float32)) for u in units]
+    x, drift = np.zeros(3), np.zeros(3)
+    worst = 0.0
+    for b in range(blocks):
+        cond = np.zeros((steps, n_cond), np.float32)
+        cond[np.arange(steps), 1 + (b + np.arange(steps) // 4) % (n_cond - 1)] = 1.0  # varies per step
+        uniform = rng.random((1, steps)).astype(np.float32)
+        normal = rng.standard_normal((1, steps, 3)).astype(np.float32)
+        z_block, _ = block.run(x.reshape(1, 3).astype(np.float32), cond[None], block.pack(state, drift), uniform, normal, sampling)
+        for t in range(steps):
+            feed = {"x": x.reshape(1, 3).astype(np.float32), "cond": cond[t : t + 1]}
+            feed |= {f"{s}{i}": pair[j] for i, pair in enumerate(state) for j, s in enumerate("hc")}
+            for name, v in feed.items():
+                interp.set_tensor(sig["inputs"][name], v)
+            interp.invoke()
+            out = {n: interp.get_tensor(i) for n, i in sig["outputs"].items()}
+            m = out["logits"].shape[-1]
+            x = _draw(out["logits"][0], out["mu"].reshape(m, 3), out["log_sigma"].reshape(m, 3),
+                      float(uniform[0, t]), normal[0, t].astype(np.float64), opts)
+            drift = drift + alpha * (x - drift)  # the drift guard of sdk.generator.SyntheticStream
+            x = x - drift
+            state = [(out[f"h{i}_out"].copy(), out[f"c{i}_out"].copy()) for i in range(len(units))]
+            if not np.isfinite(z_block[t]).all():
+                return float("inf")
+            worst = max(worst, float(np.abs(z_block[t] - x).max()))
+    return worst
+
+
+def convert_block(step_model, step_flat: bytes, dtype: str, steps: int, block_model=None) -> tuple[bytes, dict]:
+    """The block variant of ``step_model`` as flatbuffer bytes and its metadata entry.
+
+    Raises:
+        ExportError: it needs a runtime newer than 2.8 or fails block parity.
+    """
+    from .model import build_block_model
+
+    block_model = block_model or build_block_model(step_model, steps)
+    flat = convert_keras_model(block_model, dtype)
+    mrv = check_runtime(flat, f"{dtype} block export")
+    units = [int(t.shape[-1]) for t in step_model.inputs if t.name.startswith("h")]
+    n_cond = int(next(t for t in step_model.inputs if t.name == "cond").shape[-1])
+    err = block_parity(step_flat, flat, units, n_cond, steps)
+    if not err <= BLOCK_PARITY_TOLERANCE:
+        raise ExportError(f"{dtype} block export differs from {steps} single steps by {err:.3g} (tolerance {BLOCK_PARITY_TOLERANCE}); not written")
+    info = {
+        "member": BLOCK_MEMBER,
+        "steps": steps,
+        "min_runtime_version": mrv,
+        "inputs": "x (1, 3); cond (1, k, C); state (1, S + 3) = h0, c0, h1, c1..., drift guard mean; uniform (1, k); normal (1, k, 3); sampling (1, 5) = [1 / temperature, sigma_scale x, y, z, drift alpha]",
+        "outputs": "z (1, k, 3); state_out (1, S)",
+        "draw": "component: first whose cumulative softmax(logits / T) weight exceeds uniform * total; sample: mu + exp(max(log_sigma, -7)) * sigma_scale * normal",
+        "parity": {"blocks": BLOCK_PARITY_BLOCKS, "max_abs_error": err, "tolerance": BLOCK_PARITY_TOLERANCE, "against": "k single steps of this file's step model"},
+    }
+    return flat, info
+
+
+def _variants(meta: dict, block_info: dict | None) -> dict:
+    """``meta`` with ``variants``: which models the file holds (``min_runtime_version`` stays
+    the step model's; the block variant records its own, both checked <= 2.8)."""
+    meta = dict(meta)
+    meta["variants"] = {"step": {"steps": 1, "min_runtime_version": meta["min_runtime_version"]}}
+    if block_info is not None:
+        meta["variants"]["block"] = block_info
+    return meta
 
 
 def generator_metadata(cfg, norm, run: dict, dtype: str, min_runtime: str) -> dict:
@@ -183,23 +276,26 @@ def generator_metadata(cfg, norm, run: dict, dtype: str, min_runtime: str) -> di
 
 
 def export_generator(
-    run_dir: str | Path, out_dir: str | Path, dtypes=DTYPES, name: str = "generator", calibration_data=None
+    run_dir: str | Path, out_dir: str | Path, dtypes=DTYPES, name: str = "generator", calibration_data=None, block: int = BLOCK_STEPS
 ) -> list[ExportedModel]:
     """Export the run in ``run_dir`` to ``out_dir/{name}_{dtype}.tflite`` plus
     ``{name}_weights.npz`` (float32 weights for the numpy reference step).
+
+    Each file also holds a block variant of ``block`` steps per call (``0``: none).
 
     With ``calibration_data`` (a ``HaptDataset``), each file's per-activity sampling sigma
     scale is calibrated on the run's *validation* users and recorded in its metadata.
 
     Raises:
-        ExportError: a converted file fails parity or needs a runtime newer than 2.8;
-            nothing is written for that dtype.
+        ExportError: a converted file (or its block variant) fails parity or needs a runtime
+            newer than 2.8; nothing is written for that dtype.
     """
-    from .model import build_step_model, numpy_weights
+    from .model import build_block_model, build_step_model, numpy_weights
     from .train import load_run
 
     seq, cfg, norm, run = load_run(run_dir)
     step = build_step_model(seq, cfg)
+    block_model = build_block_model(step, block) if block else None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results = []
@@ -209,12 +305,16 @@ def export_generator(
         err = closed_loop_parity(step, flat, cfg.lstm_units, cfg.mixtures)
         if not err <= PARITY_TOLERANCE[dtype]:
             raise ExportError(f"{dtype} export differs from Keras by {err:.3g} over {PARITY_STEPS} closed-loop steps (tolerance {PARITY_TOLERANCE[dtype]}); not written")
+        members, block_info = {}, None
+        if block:
+            members[BLOCK_MEMBER], block_info = convert_block(step, flat, dtype, block, block_model)
         meta = generator_metadata(cfg, norm, run, dtype, mrv)
         if cfg.clock and calibration_data is not None:
             meta["cadence"] = population_cadence(calibration_data.for_users(run["split"]["train"]))
         meta["parity"] = {"steps": PARITY_STEPS, "max_abs_error": err, "tolerance": PARITY_TOLERANCE[dtype]}
+        meta = _variants(meta, block_info)
         path = out / f"{name}_{dtype}.tflite"
-        path.write_bytes(pack_model(flat, meta))
+        path.write_bytes(pack_model(flat, meta, members))
         if calibration_data is not None:
             from sdk.generator import Generator
 
@@ -228,9 +328,47 @@ def export_generator(
                 "calibrated_on_users": val_users,
                 "method": "per activity, the sigma scale whose generated 5 s std best matches real data (converter/calibrate.py)",
             }
-            path.write_bytes(pack_model(flat, meta))
+            path.write_bytes(pack_model(flat, meta, members))
         log.info("wrote %s (%d bytes, min runtime %s, parity %.2g)", path, path.stat().st_size, mrv, err)
-        results.append(ExportedModel(path, dtype, path.stat().st_size, mrv, err))
+        results.append(ExportedModel(path, dtype, path.stat().st_size, mrv, err, block,
+                                     block_info["parity"]["max_abs_error"] if block_info else None))
     np.savez(out / f"{name}_weights.npz", **numpy_weights(seq, cfg), units=np.asarray(cfg.lstm_units), mixtures=cfg.mixtures)
     (out / f"{name}_export.json").write_text(json.dumps([r.__dict__ | {"path": str(r.path)} for r in results], indent=2))
     return results
+
+
+def add_block_variant(model_path: str | Path, weights_path: str | Path, out_path: str | Path | None = None, block: int = BLOCK_STEPS) -> ExportedModel:
+    """Add (or replace) the block variant of an exported generator file, for files written
+    before block export existed. The Keras model is rebuilt from the file's float32 weights
+    (``{name}_weights.npz``); its step model must convert to the file's flatbuffer byte for
+    byte, which proves the weights are this file's. Metadata is kept; ``variants`` is added.
+
+    Raises:
+        ExportError: the weights do not reproduce the file, or the block variant fails its checks.
+    """
+    from sdk.generator import GENERATOR_FORMAT
+    from sdk.model_file import read_model
+
+    from .model import build_sequence_model, build_step_model, set_numpy_weights
+    from .presets import GeneratorConfig
+
+    if block < 1:
+        raise ValueError(f"block must be >= 1 step, got {block}")
+    model = read_model(model_path, expect_format=GENERATOR_FORMAT)
+    meta = dict(model.metadata)
+    arch, dtype = meta["architecture"], meta["dtype"]
+    cfg = GeneratorConfig(lstm_units=tuple(arch["lstm_units"]), dense_units=int(arch["dense_units"]), mixtures=int(arch["mixtures"]))
+    mismatch = f"{weights_path} does not reproduce {model_path} (another model's weights, or another converter); not written"
+    try:
+        with np.load(weights_path) as w:
+            seq = set_numpy_weights(build_sequence_model(cfg), {k: w[k] for k in w.files}, cfg)
+    except (KeyError, ValueError) as exc:  # missing arrays, or shapes of another architecture
+        raise ExportError(f"{mismatch}: {exc}") from None
+    step = build_step_model(seq, cfg)
+    if convert_keras_model(step, dtype) != model.flatbuffer:
+        raise ExportError(mismatch)
+    flat, info = convert_block(step, model.flatbuffer, dtype, block)
+    meta = _variants(meta, info)
+    out = Path(out_path) if out_path is not None else Path(model_path)
+    out.write_bytes(pack_model(model.flatbuffer, meta, {BLOCK_MEMBER: flat}))
+    return ExportedModel(out, dtype, out.stat().st_size, meta["min_runtime_version"], float(meta.get("parity", {}).get("max_abs_error", float("nan"))), block, info["parity"]["max_abs_error"])

@@ -106,3 +106,100 @@ def numpy_weights(seq_model: keras.Model, cfg: GeneratorConfig) -> dict[str, np.
     w["dense/kernel"], w["dense/bias"] = seq_model.get_layer("dense_hidden").get_weights()
     w["mdn/kernel"], w["mdn/bias"] = seq_model.get_layer("mdn").get_weights()
     return {k: np.asarray(v, np.float32) for k, v in w.items()}
+
+
+def set_numpy_weights(seq_model: keras.Model, weights, cfg: GeneratorConfig) -> keras.Model:
+    """Load the float32 weights of ``numpy_weights`` (e.g. a ``*_weights.npz``) into
+    ``seq_model``, the inverse of ``numpy_weights``; returns the model."""
+    for i in range(len(cfg.lstm_units)):
+        seq_model.get_layer(f"lstm_{i}").set_weights([weights[f"lstm_{i}/{n}"] for n in ("kernel", "recurrent_kernel", "bias")])
+    seq_model.get_layer("dense_hidden").set_weights([weights["dense/kernel"], weights["dense/bias"]])
+    seq_model.get_layer("mdn").set_weights([weights["mdn/kernel"], weights["mdn/bias"]])
+    return seq_model
+
+
+def _concat(parts: list, axis: int):
+    """``ops.concatenate`` as a tree of concatenations of at most 4 tensors: the XNNPACK
+    delegate runs those only, and one wider concatenation splits the graph in two."""
+    from keras import ops
+
+    while len(parts) > 1:
+        parts = [ops.concatenate(parts[i : i + 4], axis=axis) if len(parts[i : i + 4]) > 1 else parts[i] for i in range(0, len(parts), 4)]
+    return parts[0]
+
+
+def _pick_component(logits, inv_t, u):
+    """One-hot (1, M) of the component ``sdk.mdn._draw`` picks for the uniform ``u`` (1, 1):
+    the first whose cumulative weight exceeds ``u`` times the total (the last if none does).
+
+    Few ops, all of which the XNNPACK delegate runs (so the block stays one partition):
+    cumulative sums as a product with a triangular 0/1 matrix (each column sums its terms
+    in order, exact partial sums of float32 adds), ``cum > target`` as
+    ``min(ceil(relu(cum - target)), 1)``, and the one-hot as the difference of neighbours.
+    """
+    from keras import ops
+
+    m = int(logits.shape[-1])
+    w = ops.exp((logits - ops.max(logits, axis=-1, keepdims=True)) * inv_t)
+    cum = ops.matmul(w, np.triu(np.ones((m, m), np.float32)))  # cum[:, i] = sum_{j <= i} w[:, j]
+    target = u * cum[:, m - 1 :]
+    above = ops.minimum(ops.ceil(ops.relu(cum - target)), 1.0)  # 1 where cum > target
+    above = ops.maximum(above, np.eye(1, m, m - 1, dtype=np.float32))  # the last component always
+    diff = np.eye(m, dtype=np.float32) - np.eye(m, k=1, dtype=np.float32)  # above[i] - above[i - 1]
+    return ops.matmul(above, diff)
+
+
+def build_block_model(step_model: keras.Model, block: int) -> keras.Model:
+    """``block`` generator steps per call, the mixture sampled inside the graph.
+
+    The recurrence is unrolled by calling ``step_model`` (the model of ``build_step_model``,
+    its layers and weights shared, not copied) ``block`` times, each step fed the previous
+    step's sample. The draw follows ``sdk.mdn._draw``: component = the first whose cumulative
+    softmax(logits / T) weight exceeds ``u`` times the total, sample = mu + exp(max(log_sigma,
+    -7)) * sigma_scale * normal, with the noise passed in (drawn and seeded by the SDK).
+
+    Inputs: ``x`` (1, 3) the last sample; ``cond`` (1, block, C) one conditioning row per step
+    (C read from ``step_model``); ``state`` (1, S + 3) the LSTM states packed as h0, c0, h1,
+    c1…, then the drift guard's slow mean (3); ``uniform`` (1, block); ``normal`` (1, block, 3);
+    ``sampling`` (1, 5) = [1 / T, sigma_scale x, y, z, drift alpha]. The drift guard is the one
+    of ``sdk.generator.SyntheticStream``: ``d += alpha (x - d)``, ``x -= d``, and the guarded
+    sample is fed back. Outputs: ``z`` (1, block, 3) the samples and ``state_out`` (1, S + 3).
+    """
+    from keras import ops
+
+    if block < 1:
+        raise ValueError(f"block must be >= 1 step, got {block}")
+    ins = {t.name: t for t in step_model.inputs}
+    order = [t.name for t in step_model.inputs]
+    n_cond = int(ins["cond"].shape[-1])
+    state_names = sorted((n for n in ins if n[0] in "hc" and n[1:].isdigit()), key=lambda n: (int(n[1:]), n[0] != "h"))
+    widths = [int(ins[n].shape[-1]) for n in state_names]
+    m = int(step_model.get_layer("logits").output.shape[-1])
+    x = x_in = keras.Input((AXES,), batch_size=1, name="x")
+    cond = keras.Input((block, n_cond), batch_size=1, name="cond")
+    state = keras.Input((sum(widths) + AXES,), batch_size=1, name="state")
+    uniform = keras.Input((block,), batch_size=1, name="uniform")
+    normal = keras.Input((block, AXES), batch_size=1, name="normal")
+    sampling = keras.Input((2 + AXES,), batch_size=1, name="sampling")
+    inv_t, sigma_scale, alpha = sampling[:, :1], ops.reshape(sampling[:, 1 : 1 + AXES], (1, 1, AXES)), sampling[:, 1 + AXES :]
+    # per-step rows are sliced as [:, t : t + 1] and reshaped: a shrinking slice ([:, t]) is not
+    # run by the XNNPACK delegate and would split the graph into one partition per step
+    offsets = np.cumsum([0] + widths)
+    st = {n: state[:, offsets[j] : offsets[j + 1]] for j, n in enumerate(state_names)}
+    drift = state[:, offsets[-1] :]
+    samples = []
+    for t in range(block):
+        out = step_model([{"x": x, "cond": ops.reshape(cond[:, t : t + 1], (1, n_cond)), **st}[n] for n in order])
+        st = {n: out[f"{n}_out"] for n in state_names}
+        pick = _pick_component(out["logits"], inv_t, uniform[:, t : t + 1])[:, :, None]  # (1, M, 1)
+        noise = sigma_scale * normal[:, t : t + 1]  # (1, 1, 3)
+        mu, log_sigma = ops.reshape(out["mu"], (1, m, AXES)), ops.reshape(out["log_sigma"], (1, m, AXES))
+        x = ops.sum(pick * (mu + ops.exp(ops.maximum(log_sigma, LOG_SIGMA_MIN)) * noise), axis=1)
+        drift = drift + alpha * (x - drift)
+        x = x - drift
+        samples.append(x[:, None, :])
+    outs = {
+        "z": keras.layers.Identity(name="z")(_concat(samples, axis=1)),
+        "state_out": keras.layers.Identity(name="state_out")(_concat([st[n] for n in state_names] + [drift], axis=1)),
+    }
+    return keras.Model([x_in, cond, state, uniform, normal, sampling], outs, name="sensegen_block")

@@ -180,6 +180,10 @@ class DetectorSource(SensitivitySource):
             # split at gaps: a window never spans one
             prev = np.concatenate([[self._newest], t[:-1]])
             cuts = np.flatnonzero(t - prev > self.max_gap_s)
+            if len(cuts) == 0:  # the usual case: no gap
+                self._consume(t, xyz)
+                self._newest = float(t[-1])
+                return
             for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(t)]):
                 if lo in cuts:
                     self._restart()

@@ -6,6 +6,8 @@ detector file and checked on load.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 FEATURES_VERSION = "sensegen-features-v1"
@@ -14,6 +16,7 @@ BANDS_HZ = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.0, 10.0, 25.0)
 AUTOCORR_LAGS = (5, 10, 15, 20, 25, 30, 40, 50)
 
 
+@lru_cache(maxsize=16)
 def _band_matrix(length: int, rate_hz: float) -> np.ndarray:
     freqs = np.fft.rfftfreq(length, 1.0 / rate_hz)
     edges = np.asarray(BANDS_HZ)
@@ -21,7 +24,20 @@ def _band_matrix(length: int, rate_hz: float) -> np.ndarray:
     for b in range(len(edges) - 1):
         hi = edges[b + 1] if b < len(edges) - 2 else np.inf
         m[(freqs > edges[b]) & (freqs <= hi), b] = 1.0
+    m.setflags(write=False)
     return m
+
+
+@lru_cache(maxsize=16)
+def _window_constants(length: int, rate_hz: float):
+    """Per window length: Hann window, frequencies, band matrix, lags, percentile positions."""
+    lags = np.asarray([lag for lag in AUTOCORR_LAGS if lag < length], dtype=np.intp)
+    # np.percentile's "linear" method: virtual index q * (L - 1), interpolated as numpy's _lerp
+    q = np.true_divide([10, 90], 100)
+    virtual = length * q + (1 + q * (1 - 1 - 1)) - 1
+    below = np.floor(virtual).astype(np.intp)
+    gamma = virtual - below
+    return np.hanning(length), np.fft.rfftfreq(length, 1.0 / rate_hz), _band_matrix(length, rate_hz), lags, below, gamma
 
 
 def feature_names(length: int = 128) -> list[str]:
@@ -40,16 +56,18 @@ def feature_names(length: int = 128) -> list[str]:
     return names
 
 
-def _skew(x: np.ndarray) -> np.ndarray:
-    c = x - x.mean(axis=1, keepdims=True)
-    s = c.std(axis=1)
-    return (c**3).mean(axis=1) / np.maximum(s, 1e-6) ** 3
+def _lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """numpy's percentile interpolation (``numpy.lib._function_base_impl._lerp``)."""
+    d = b - a
+    return b - d * (1 - t) if t >= 0.5 else a + d * t
 
 
-def _acf(x: np.ndarray, lags) -> np.ndarray:
-    c = x - x.mean(axis=1, keepdims=True)
-    var = (c**2).sum(axis=1) + 1e-9
-    return np.stack([(c[:, lag:] * c[:, :-lag]).sum(axis=1) / var for lag in lags], axis=1)
+def _median_sorted_or_partitioned(x: np.ndarray) -> np.ndarray:
+    """Median along the last axis of an array partitioned (or sorted) at its middle."""
+    h = x.shape[-1] // 2
+    if x.shape[-1] % 2:
+        return x[..., h]
+    return (x[..., h - 1] + x[..., h]) / 2
 
 
 def window_features(windows: np.ndarray, rate_hz: float = 50.0) -> np.ndarray:
@@ -59,6 +77,11 @@ def window_features(windows: np.ndarray, rate_hz: float = 50.0) -> np.ndarray:
     correlations, statistics of the magnitude and of the dynamic part projected on the
     gravity direction (vertical) and orthogonal to it (horizontal), log band powers and
     autocorrelations of those three signals.
+
+    Computed on all six signals at once (one sort, one partition, one FFT pair for spectra and
+    autocorrelations), so the cost per call is a few dozen numpy calls whatever the number
+    of windows; the values are those of ``FEATURES_VERSION`` (tested against the plain
+    per-feature formulas on real windows).
     """
     w = np.asarray(windows, dtype=np.float64)
     if w.ndim == 2:
@@ -66,49 +89,58 @@ def window_features(windows: np.ndarray, rate_hz: float = 50.0) -> np.ndarray:
     if w.ndim != 3 or w.shape[2] != 3 or w.shape[1] < 16:
         raise ValueError(f"windows must be (n, L >= 16, 3), got {w.shape}")
     n, length, _ = w.shape
-    mean = w.mean(axis=1)
-    std = w.std(axis=1)
-    p10, p90 = np.percentile(w, [10, 90], axis=1)
-    med = np.median(w, axis=1)
-    mad = np.median(np.abs(w - med[:, None, :]), axis=1)
-    absdiff = np.abs(np.diff(w, axis=1)).mean(axis=1)
-    feats = [mean, std, w.min(axis=1), w.max(axis=1), p10, p90, mad, absdiff]
-    gnorm = np.linalg.norm(mean, axis=1, keepdims=True)
-    gdir = mean / np.maximum(gnorm, 1e-6)
-    feats.append(gdir)
-    c = w - mean[:, None, :]
-    cov = np.einsum("nta,ntb->nab", c, c) / length
+    hann, freqs, bands, lags, below, gamma = _window_constants(length, float(rate_hz))
+    a = np.ascontiguousarray(w.transpose(0, 2, 1))  # (n, 3, L)
+    mean = a.mean(axis=2)
+    gdir = mean / np.maximum(np.sqrt((mean * mean).sum(axis=1)), 1e-6)[:, None]
+    c = a - mean[:, :, None]
+    vert = np.einsum("nal,na->nl", c, gdir)
+    sig = np.empty((n, 6, length))  # x, y, z, magnitude, vertical, horizontal
+    sig[:, :3] = a
+    sig[:, 3] = np.sqrt((a * a).sum(axis=1))
+    sig[:, 4] = vert
+    h = c - vert[:, None, :] * gdir[:, :, None]
+    sig[:, 5] = np.sqrt((h * h).sum(axis=1))
+    mean6 = sig.mean(axis=2)
+    c6 = sig - mean6[:, :, None]
+    std6 = np.sqrt((c6 * c6).mean(axis=2))
+    d6 = np.diff(sig, axis=2)
+    absdiff6 = np.abs(d6).mean(axis=2)
+    srt = np.sort(a, axis=2)
+    p10 = _lerp(srt[:, :, below[0]], srt[:, :, below[0] + 1], gamma[0])
+    p90 = _lerp(srt[:, :, below[1]], srt[:, :, below[1] + 1], gamma[1])
+    med = _median_sorted_or_partitioned(srt)
+    half = length // 2
+    dev = np.partition(np.abs(a - med[:, :, None]), [half - 1, half] if length % 2 == 0 else [half], axis=2)
+    mad = _median_sorted_or_partitioned(dev)
+    cov = np.matmul(c, c.transpose(0, 2, 1)) / length
     sd = np.sqrt(np.maximum(np.einsum("naa->na", cov), 1e-12))
     corr = cov / (sd[:, :, None] * sd[:, None, :])
-    feats.append(np.stack([corr[:, 0, 1], corr[:, 0, 2], corr[:, 1, 2]], axis=1))
-    mag = np.linalg.norm(w, axis=2)
-    vert = np.einsum("nta,na->nt", c, gdir)
-    horiz = np.linalg.norm(c - vert[:, :, None] * gdir[:, None, :], axis=2)
-    for sig in (mag, vert, horiz):
-        feats.append(
-            np.stack(
-                [sig.mean(axis=1), sig.std(axis=1), sig.min(axis=1), sig.max(axis=1), _skew(sig),
-                 np.abs(np.diff(sig, axis=1)).mean(axis=1)],
-                axis=1,
-            )
-        )
-    dv = np.diff(vert, axis=1)
-    feats.append(np.stack([dv.max(axis=1), -dv.min(axis=1)], axis=1))
-    bands = _band_matrix(length, rate_hz)
-    lags = [lag for lag in AUTOCORR_LAGS if lag < length]
-    hann = np.hanning(length)
-    specs = {}
-    for name, sig in (("vert", vert), ("horiz", horiz - horiz.mean(axis=1, keepdims=True)), ("mag", mag - mag.mean(axis=1, keepdims=True))):
-        power = np.abs(np.fft.rfft(sig * hann, axis=1)) ** 2 / length
-        specs[name] = power
-        feats.append(np.log(power @ bands + 1e-6))
-        feats.append(_acf(sig, lags))
-    freqs = np.fft.rfftfreq(length, 1.0 / rate_hz)
-    pv = specs["vert"][:, 1:]
+    s3 = std6[:, 3:]
+    skew = (c6[:, 3:] ** 3).mean(axis=2) / np.maximum(s3, 1e-6) ** 3
+    # spectra and autocorrelations of vertical, horizontal, magnitude (in that order)
+    order = [4, 5, 3]
+    cc = c6[:, order]
+    cc = cc - cc.mean(axis=2, keepdims=True)
+    # one FFT of length 2L for both: the Hann-windowed signals (their even bins are the L-point
+    # spectrum) and the centred ones (zero-padded: |F|^2 -> linear autocorrelation)
+    both = np.fft.rfft(np.concatenate([np.stack([vert, c6[:, 5], c6[:, 3]], axis=1) * hann, cc], axis=1), n=2 * length, axis=2)
+    f = both[:, 3:]
+    power = np.abs(both[:, :3, ::2]) ** 2 / length
+    logband = np.log(power @ bands + 1e-6)  # (n, 3, bands)
+    r = np.fft.irfft(f.real**2 + f.imag**2, n=2 * length, axis=2)
+    acf = r[:, :, lags] / ((cc * cc).sum(axis=2) + 1e-9)[:, :, None]
+    pv = power[:, 0, 1:]
     pn = pv / np.maximum(pv.sum(axis=1, keepdims=True), 1e-12)
     entropy = -(pn * np.log(pn + 1e-12)).sum(axis=1) / np.log(pv.shape[1])
-    feats.append(
-        np.stack([freqs[1:][pv.argmax(axis=1)], freqs[1:][specs["mag"][:, 1:].argmax(axis=1)], entropy], axis=1)
-    )
-    out = np.concatenate(feats, axis=1).astype(np.float32)
-    return out
+    sig_stats = np.stack([mean6[:, 3:], std6[:, 3:], sig[:, 3:].min(axis=2), sig[:, 3:].max(axis=2), skew, absdiff6[:, 3:]], axis=2)
+    dv = d6[:, 4]
+    parts = [
+        mean6[:, :3], std6[:, :3], srt[:, :, 0], srt[:, :, -1], p10, p90, mad, absdiff6[:, :3], gdir,
+        corr[:, [0, 0, 1], [1, 2, 2]],
+        sig_stats.reshape(n, -1),  # magnitude, vertical, horizontal: mean, std, min, max, skew, absdiff
+        np.stack([dv.max(axis=1), -dv.min(axis=1)], axis=1),
+        np.concatenate([logband, acf], axis=2).reshape(n, -1),  # vertical, horizontal, magnitude
+        np.stack([freqs[1:][pv.argmax(axis=1)], freqs[1:][power[:, 2, 1:].argmax(axis=1)], entropy], axis=1),
+    ]
+    return np.concatenate(parts, axis=1).astype(np.float32)

@@ -29,6 +29,7 @@ from .sensitivity import Intervals, SensitivitySource, check_source
 log = logging.getLogger(__name__)
 
 _TIME_EPS = 1e-9  # seconds: timestamps closer than this count as equal when applying the delay
+_PRUNE_EVERY = 25  # released samples between calls of the sources' forget_before
 
 
 @dataclass
@@ -198,6 +199,7 @@ class PrivacyFilter:
         self._segments = 0
         self._faults: list[str] = []
         self._n_in = self._n_out = self._n_replaced = 0
+        self._unpruned = 0
         self._closed = False
         self._decoys: DecoyScheduler | None = None
         self._decoys_checked = not self.options.decoys.enabled
@@ -247,8 +249,9 @@ class PrivacyFilter:
             raise SampleValueError(f"sample at t={t!r} holds NaN or inf: {[a, b, c]}")
         with self._lock:
             self._check_open()
-            self._check_times([t], np.array([t]))
-            self._accept(np.array([t]), x[None, :])
+            ts = np.array([t])
+            self._check_times([t], ts)
+            self._accept(ts, x[None, :])
             return self._release(self._last_t - self.options.delay_s + _TIME_EPS)
 
     def push_block(self, t, xyz) -> ReleasedBlock:
@@ -435,13 +438,19 @@ class PrivacyFilter:
                 self._fault(f"cover bank failed, turned off: {exc!r}")
                 self.bank = None
         self._n_out += len(out_t)
-        for src in self.sources:
-            try:
-                src.forget_before(out_t[-1])
-            except Exception as exc:
-                self._fault(f"sensitivity source {type(src).__name__} failed to prune: {exc!r}")
-        self._fault_spans.forget_before(out_t[-1])
-        block = ReleasedBlock(np.asarray(out_t), np.asarray(out_x), np.asarray(out_r, dtype=bool))
+        self._unpruned += len(out_t)
+        if self._unpruned >= _PRUNE_EVERY or until == np.inf:  # pruning is only housekeeping
+            self._unpruned = 0
+            for src in self.sources:
+                try:
+                    src.forget_before(out_t[-1])
+                except Exception as exc:
+                    self._fault(f"sensitivity source {type(src).__name__} failed to prune: {exc!r}")
+            self._fault_spans.forget_before(out_t[-1])
+        if len(out_t) == 1:  # push() one sample at a time: no list-to-array conversions
+            block = ReleasedBlock(np.array(out_t), out_x[0].reshape(1, 3).copy(), np.array(out_r))
+        else:
+            block = ReleasedBlock(np.asarray(out_t), np.asarray(out_x), np.asarray(out_r, dtype=bool))
         if self.options.output_queue > 0:
             self._enqueue(block)
         if self.on_release is not None:

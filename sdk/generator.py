@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .activities import activity_index
+from .block import BLOCK_MEMBER, BlockModel, BlockSampler
 from .errors import GeneratorFault, ModelError
 from .gait import CLOCK_WIDTH, DYNAMIC, Cadence, PhaseClock, clock_rows, phase_at_end, step_phase
 from .mdn import MixtureSampler, SamplingOptions
@@ -46,18 +47,27 @@ class Generator:
         path: a file written by ``sensegen export``; default: the bundled model.
         runtime: force ``"ai_edge_litert"`` or ``"tflite_runtime"``.
         num_threads: interpreter threads.
+        use_block: load the file's block variant (``k`` samples per call, ``sdk.block``) when
+            it has one; ``False`` always samples one step at a time.
 
     Raises:
         ModelError / ModelIntegrityError: missing, corrupt, tampered or mismatched file.
         RuntimeUnavailableError: no TFLite interpreter installed.
     """
 
-    def __init__(self, path: str | Path | None = None, runtime: str | None = None, num_threads: int = 1):
+    def __init__(self, path: str | Path | None = None, runtime: str | None = None, num_threads: int = 1, use_block: bool = True):
         self.path = Path(path) if path is not None else bundled_model_path()
         loaded = load_model(self.path, GENERATOR_FORMAT, self._read_metadata, runtime, num_threads)
         self.runtime: RuntimeInfo = loaded.runtime
         self._interp = loaded.interpreter
         self._bind(loaded.signature)
+        self.block: BlockModel | None = None
+        block = self.metadata.get("variants", {}).get("block")
+        if use_block and block is not None:
+            member = loaded.file.members.get(block.get("member", BLOCK_MEMBER))
+            if member is None:
+                raise ModelError(f"{self.path}: metadata lists a block variant but the file holds no {BLOCK_MEMBER}")
+            self.block = BlockModel(member, block, self.units, len(self.activities) + self.clock_width, self.path, runtime, num_threads)
 
     def _read_metadata(self, meta: dict) -> None:
         self.metadata = meta
@@ -94,7 +104,8 @@ class Generator:
     @property
     def info(self) -> str:
         q = self.metadata.get("quantisation", "?")
-        return f"{self.path.name} ({q}, {self.runtime.name} {self.runtime.version})"
+        blocks = f", blocks of {self.block.steps}" if self.block is not None else ""
+        return f"{self.path.name} ({q}{blocks}, {self.runtime.name} {self.runtime.version})"
 
     def zero_state(self) -> list[tuple[np.ndarray, np.ndarray]]:
         return [(np.zeros((1, u), np.float32), np.zeros((1, u), np.float32)) for u in self.units]
@@ -174,6 +185,9 @@ class SyntheticStream:
         self.cadence = (cadence or generator.default_cadence(cover)) if generator.uses_clock(cover) else None
         self._clock: PhaseClock | None = None
         self._cover_cond = generator.condition(cover)
+        self._block = BlockSampler(generator.block, self._sample.rng, self.sampling, generator.rate_hz) if generator.block is not None else None
+        self._ahead: np.ndarray = np.empty((0, 3))  # block path: samples drawn, not yet returned (in g)
+        self._ahead_i = 0
         self.level = generator.population_level.copy()
         self.state = generator.zero_state()
         self._last_z = np.zeros(3)
@@ -215,6 +229,7 @@ class SyntheticStream:
             self._clock = PhaseClock(self.cadence, g.rate_hz, rng, psi0 + 2 * np.pi * self.cadence.step_hz / g.rate_hz)
             self._cond_buf = []
         ctx = ctx[-g.priming :]
+        self._ahead, self._ahead_i = np.empty((0, 3)), 0
         if len(ctx) == 0:
             self.level = g.population_level.copy()
             self._last_z = np.zeros(3)
@@ -243,6 +258,8 @@ class SyntheticStream:
         Raises:
             GeneratorFault: the interpreter failed or returned non-finite values.
         """
+        if self._block is not None:
+            return self._next_from_block()
         g = self.generator
         if not self._cond_buf:  # clock rows in blocks: far fewer numpy calls per sample
             self._cond_buf = list(self._cond_rows(128))[::-1]
@@ -258,4 +275,18 @@ class SyntheticStream:
             self._drift += self._drift_alpha * (z - self._drift)
             z = z - self._drift
         self.state, self._last_z = state, z
-        return self.level + z * g.scale
+        return self._output(z)
+
+    def _next_from_block(self) -> np.ndarray:
+        """``next()`` on the block path: one interpreter call per ``k`` samples."""
+        if self._ahead_i >= len(self._ahead):
+            z, self.state, self._drift = self._block.draw(self._last_z, self.state, self._drift, self._cond_rows(self._block.steps))
+            self._last_z = z[-1]
+            self._ahead, self._ahead_i = self._output(z), 0
+        y = self._ahead[self._ahead_i]
+        self._ahead_i += 1
+        return y
+
+    def _output(self, z: np.ndarray) -> np.ndarray:
+        """Samples in the normalised frame (…, 3) -> g."""
+        return self.level + z * self.generator.scale

@@ -1,6 +1,7 @@
 """One self-describing model file: the TFLite flatbuffer followed by a zip holding
-``metadata.json`` (as TFLite metadata writers pack associated files). The metadata records
-the flatbuffer's size and sha256, checked on every load."""
+``metadata.json`` (as TFLite metadata writers pack associated files) and, optionally, further
+members (e.g. a generator's block variant, another flatbuffer). The metadata records the size
+and sha256 of the flatbuffer and of every member, checked on every load."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +9,8 @@ import io
 import json
 import struct
 import zipfile
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ModelError, ModelIntegrityError
@@ -23,20 +25,29 @@ class ModelFile:
     flatbuffer: bytes
     metadata: dict
     path: Path | None = None
+    members: dict[str, bytes] = field(default_factory=dict)
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def pack_model(flatbuffer: bytes, metadata: dict) -> bytes:
-    """Return flatbuffer + zip(metadata.json) with ``sha256`` and ``flatbuffer_size`` filled in."""
+def pack_model(flatbuffer: bytes, metadata: dict, members: dict[str, bytes] | None = None) -> bytes:
+    """Return flatbuffer + zip(metadata.json, members) with ``sha256`` and ``flatbuffer_size``
+    (and, when ``members`` are given, ``members``: name -> sha256 and size) filled in."""
     if flatbuffer[4:8] != b"TFL3":
         raise ModelError("not a TFLite flatbuffer (missing TFL3 identifier)")
+    members = dict(members or {})
+    if METADATA_NAME in members:
+        raise ModelError(f"a member may not be called {METADATA_NAME}")
     meta = dict(metadata, sha256=sha256(flatbuffer), flatbuffer_size=len(flatbuffer))
+    if members:
+        meta["members"] = {name: {"sha256": sha256(data), "size": len(data)} for name, data in members.items()}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(METADATA_NAME, json.dumps(meta, indent=2, sort_keys=True))
+        for name, data in members.items():
+            zf.writestr(name, data)
     return flatbuffer + buf.getvalue()
 
 
@@ -57,6 +68,10 @@ def read_model(path: str | Path, expect_format: str | None = None) -> ModelFile:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             meta = json.loads(zf.read(METADATA_NAME))
+            listed = meta.get("members") or {}
+            members = _read_members(zf, listed, path)
+    except ModelError:
+        raise
     except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as exc:
         raise ModelError(f"{path}: no readable SenseGen metadata inside the file ({exc}); truncated or not exported by 'sensegen export'") from None
     size = meta.get("flatbuffer_size")
@@ -74,7 +89,27 @@ def read_model(path: str | Path, expect_format: str | None = None) -> ModelFile:
         raise ModelError(
             f"{path}: model format version {version} is newer than this SDK reads ({FORMAT_VERSION}); upgrade sensegen-privacy"
         )
-    return ModelFile(flat, meta, path)
+    return ModelFile(flat, meta, path, members)
+
+
+def _read_members(zf: zipfile.ZipFile, listed, path) -> dict[str, bytes]:
+    """The listed members present in the zip, each checked against its recorded sha256 (a
+    listed member that is absent is left out: whoever needs it reports it)."""
+    if not isinstance(listed, dict):
+        raise ModelError(f"{path}: metadata 'members' must map names to sha256 and size")
+    names = set(zf.namelist())
+    out = {}
+    for name, entry in listed.items():
+        if name not in names:
+            continue
+        try:
+            data = zf.read(name)
+        except (zipfile.BadZipFile, EOFError, OSError, zlib.error):  # corrupt compressed bytes / CRC
+            data = None
+        if data is None or sha256(data) != (entry.get("sha256") if isinstance(entry, dict) else None):
+            raise ModelIntegrityError(f"{path}: sha256 of member {name} does not match its metadata (file corrupt or tampered with)")
+        out[name] = data
+    return out
 
 
 # --- reading the flatbuffer's own metadata (min_runtime_version) without TensorFlow -----------

@@ -286,10 +286,13 @@ def test_closed_filter_refuses_pushes_and_withholds_pending(generator, real):
 # -- invariant 2: fail closed ----------------------------------------------------------------
 
 class BrokenGenerator:
-    """Wraps a real generator; from step ``fail_at`` on, raises or returns NaN."""
+    """Wraps a real generator; from step ``fail_at`` on, raises or returns NaN, on the one-step
+    path and on the block path (a block fails when it holds step ``fail_at``).
+    ``path="step"`` hides the block variant."""
 
-    def __init__(self, inner, fail_at, mode):
+    def __init__(self, inner, fail_at, mode, path="block"):
         self.inner, self.fail_at, self.mode, self.calls = inner, fail_at, mode, 0
+        self.block = BrokenBlock(self, inner.block) if path == "block" and inner.block is not None else None
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -307,12 +310,39 @@ class BrokenGenerator:
         return self.inner.step(x, cond, state)
 
 
+class BrokenBlock:
+    """The block variant of a ``BrokenGenerator``: counts ``steps`` calls per block."""
+
+    def __init__(self, owner, inner):
+        self.owner, self.inner = owner, inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def run(self, *args):
+        o = self.owner
+        o.calls += self.inner.steps
+        if o.calls >= o.fail_at:
+            if o.mode == "raise":
+                raise RuntimeError("interpreter exploded")
+            if o.mode == "memory":
+                raise MemoryError("no memory")
+            z, state = self.inner.run(*args)
+            return np.full_like(z, np.nan), state
+        return self.inner.run(*args)
+
+
+def test_bundled_generator_samples_in_blocks(generator):
+    assert generator.block is not None and generator.block.steps >= 10
+
+
+@pytest.mark.parametrize("path", ["block", "step"])
 @pytest.mark.parametrize("mode", ["raise", "nan", "memory"])
 @pytest.mark.parametrize("fail_at", [1, 60, 400])
-def test_generator_fault_never_releases_real_sensitive_samples(generator, real, mode, fail_at):
+def test_generator_fault_never_releases_real_sensitive_samples(generator, real, mode, fail_at, path):
     t, xyz = real
     spans = [(20, 30)]
-    broken = BrokenGenerator(generator, fail_at, mode)
+    broken = BrokenGenerator(generator, fail_at, mode, path)
     f = PrivacyFilter(FilterOptions(), [PrivateSpans(spans)], generator=broken)
     out = ReleasedBlock.concat([f.push_block(t, xyz), f.flush()])
     m = inside(t, spans)
