@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,17 +110,20 @@ def rotation_matrix(rotvec: np.ndarray) -> np.ndarray:
 @dataclass
 class Placement:
     """One synthetic user's phone placement: gravity rotated by ``rotation_deg`` (a rotation
-    vector in degrees) and scaled by ``scale``; ``levels`` is the resulting mean level (g)
-    of each activity."""
+    vector in degrees, shared by all activities; an activity with its own spread, e.g. how a
+    person lies down, adds ``activity_rotation_deg``) and scaled by ``scale``; ``levels`` is
+    the resulting mean level (g) of each activity."""
 
     rotation_deg: list[float]
     scale: float
     levels: dict[str, list[float]]
+    activity_rotation_deg: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
             "rotation_vector_deg": [round(v, 4) for v in self.rotation_deg],
             "tilt_deg": round(float(np.linalg.norm(self.rotation_deg)), 4),
+            "activity_rotation_vector_deg": {a: [round(v, 4) for v in r] for a, r in self.activity_rotation_deg.items()},
             "gravity_scale": round(self.scale, 6),
             "levels_g": {a: [round(v, 6) for v in lv] for a, lv in self.levels.items()},
         }
@@ -130,42 +134,56 @@ class PlacementModel:
     """The spread of phone placements in real data.
 
     ``reference_levels``: per activity, the mean gravity direction of the experiments times
-    their mean gravity magnitude (g). ``tilt_sigma_deg``: the std (per axis, degrees) of a
-    random rotation vector whose induced deviation of gravity direction matches the
-    experiments' (RMS deviation angle / sqrt 2). ``log_scale_mean`` / ``log_scale_std``: the
-    experiments' gravity magnitude relative to the reference, in logs.
+    their mean gravity magnitude (g). ``rms_tilt_deg``: per activity, the RMS angle between an
+    experiment's level and that direction. A user's placement is a rotation shared by all
+    activities (the phone on the body: rotation vector ~ N(0, tilt_sigma^2 I), tilt_sigma =
+    the median over activities of the RMS angle / sqrt 2, since such a rotation tilts a vector
+    by a Rayleigh angle of RMS sqrt 2 sigma) followed, for an activity that spreads more (how
+    people lie down), by its own rotation of ``activity_sigma_deg`` that makes up the rest of
+    its RMS angle. Gravity magnitude: log-normal, ``log_scale_mean`` / ``log_scale_std``
+    relative to the reference.
     """
 
     reference_levels: dict[str, list[float]]
+    rms_tilt_deg: dict[str, float]
     tilt_sigma_deg: float
+    activity_sigma_deg: dict[str, float]
     log_scale_mean: float
     log_scale_std: float
     users: list[int]
     source: str
     experiments: int
-    rms_tilt_deg: float = 0.0
 
     def draw(self, rng: np.random.Generator) -> Placement:
-        """A random placement: rotation vector ~ N(0, tilt_sigma^2 I), scale ~ log-normal."""
+        """A random placement (a fixed number of draws from ``rng`` per call)."""
         rotvec = rng.normal(0.0, self.tilt_sigma_deg, size=3)
         scale = float(math.exp(rng.normal(self.log_scale_mean, self.log_scale_std)))
-        rot = rotation_matrix(np.deg2rad(rotvec))
-        levels = {a: (scale * rot @ np.asarray(v)).tolist() for a, v in self.reference_levels.items()}
-        return Placement(rotvec.tolist(), scale, levels)
+        shared = rotation_matrix(np.deg2rad(rotvec))
+        levels, extra = {}, {}
+        for a, ref in self.reference_levels.items():
+            own = rng.normal(0.0, 1.0, size=3) * self.activity_sigma_deg.get(a, 0.0)
+            if self.activity_sigma_deg.get(a, 0.0) > 0:
+                extra[a] = own.tolist()
+            levels[a] = (scale * rotation_matrix(np.deg2rad(own)) @ shared @ np.asarray(ref)).tolist()
+        return Placement(rotvec.tolist(), scale, levels, extra)
 
     def to_dict(self) -> dict:
+        r4 = lambda d: {a: round(v, 4) for a, v in d.items()}  # noqa: E731
         return {
             "source": self.source,
             "users": self.users,
             "experiments": self.experiments,
             "reference_levels_g": {a: [round(v, 6) for v in lv] for a, lv in self.reference_levels.items()},
-            "rms_tilt_deg": round(self.rms_tilt_deg, 4),
+            "rms_tilt_deg": r4(self.rms_tilt_deg),
             "tilt_sigma_deg": round(self.tilt_sigma_deg, 4),
+            "activity_sigma_deg": r4(self.activity_sigma_deg),
             "log_gravity_scale_mean": round(self.log_scale_mean, 6),
             "log_gravity_scale_std": round(self.log_scale_std, 6),
-            "method": "per experiment and activity, the mean level (g); a user's rotation vector ~ N(0, tilt_sigma^2 I) "
-                      "with tilt_sigma = RMS angle between an experiment's level and the reference direction / sqrt(2); "
-                      "gravity scale log-normal with the experiments' spread of |level| / |reference|",
+            "method": "per experiment and activity, the mean level (g). A user's rotation vector ~ N(0, tilt_sigma^2 I), "
+                      "tilt_sigma = median over activities of the RMS angle between an experiment's level and the "
+                      "activity's reference direction, / sqrt(2); an activity whose RMS angle is larger adds its own "
+                      "rotation, sigma = sqrt((rms^2 - (sqrt(2) tilt_sigma)^2) / 2); gravity scale log-normal with the "
+                      "experiments' spread of |level| / |reference|",
         }
 
 
@@ -199,7 +217,7 @@ def placement_model(ds, activities, users: list[int], source: str) -> PlacementM
             mask = e.labels == ACTIVITIES.index(a)
             if mask.sum() >= MIN_LEVEL_SAMPLES:
                 per_act[a].append(e.xyz[mask].astype(np.float64).mean(axis=0))
-    refs, angles, log_scales = {}, [], []
+    refs, rms, log_scales = {}, {}, []
     for a, levels in per_act.items():
         if not levels:
             continue
@@ -209,14 +227,16 @@ def placement_model(ds, activities, users: list[int], source: str) -> PlacementM
         direction /= np.linalg.norm(direction)
         ref_norm = float(norms.mean())
         refs[a] = (direction * ref_norm).tolist()
-        angles.extend(np.arccos(np.clip((lv / norms[:, None]) @ direction, -1.0, 1.0)))
+        angles = np.degrees(np.arccos(np.clip((lv / norms[:, None]) @ direction, -1.0, 1.0)))
+        rms[a] = float(np.sqrt(np.mean(np.square(angles))))
         log_scales.extend(np.log(norms / ref_norm))
     if not refs:
         raise DataError(f"no experiment of users {users} has {MIN_LEVEL_SAMPLES} samples of any of {', '.join(activities)}")
-    rms = float(np.sqrt(np.mean(np.square(angles))))
+    shared = float(np.median(list(rms.values())))
+    own = {a: math.sqrt(max(0.0, r**2 - shared**2) / 2.0) for a, r in rms.items()}
     return PlacementModel(
-        refs, math.degrees(rms) / math.sqrt(2.0), float(np.mean(log_scales)), float(np.std(log_scales)),
-        list(users), source, len(ds.experiments), math.degrees(rms),
+        refs, rms, shared / math.sqrt(2.0), own, float(np.mean(log_scales)), float(np.std(log_scales)),
+        list(users), source, len(ds.experiments),
     )
 
 
@@ -418,8 +438,6 @@ def generate_dataset(
         DataError: ``out_dir`` is a non-empty folder or a file; missing placement data.
         ModelError: missing, corrupt or wrong model file.
     """
-    from tqdm.auto import tqdm
-
     from sdk.generator import Generator
 
     from .hapt import load_hapt
@@ -437,11 +455,20 @@ def generate_dataset(
     if missing:
         raise ScheduleError(f"no placement for {', '.join(missing)}: users {placement.users} have no recording of it")
 
-    rate = gen.rate_hz
-    per_user = sum(int(round(i.seconds * rate)) for i in options.schedule)
-    root = np.random.SeedSequence(options.seed)
-    user_seqs = root.spawn(options.users)
+    per_user = sum(int(round(i.seconds * gen.rate_hz)) for i in options.schedule)
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _write_dataset(gen, out, options, placement, per_user, progress)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)  # it was new or empty: leave no half-written dataset
+        raise
+
+
+def _write_dataset(gen, out: Path, options: GenerateOptions, placement: PlacementModel, per_user: int, progress: bool) -> GeneratedDataset:
+    from tqdm.auto import tqdm
+
+    rate = gen.rate_hz
+    user_seqs = np.random.SeedSequence(options.seed).spawn(options.users)
     raw = out / "RawData" if options.format == "hapt" else out
     raw.mkdir(exist_ok=True)
     files, label_rows, user_meta = [], [], []
@@ -535,9 +562,10 @@ How
   (unlabelled), crossfades the outgoing activity's stream into the incoming one's (raised cosine).
   It is not a model of real postural transitions (HAPT's labels 7-12).
 - Placement: each user's gravity vector is the reference level of each activity rotated by a random tilt
-  (rotation vector ~ N(0, {pm['tilt_sigma_deg']:.2f} deg per axis)) and scaled by a log-normal factor
-  (log-std {pm['log_gravity_scale_std']:.4f}), matching the spread of per-experiment mean levels of
-  {len(pm['users'])} {pm['source']} ({pm['users']}) of the model's split.
+  shared by all activities (rotation vector ~ N(0, {pm['tilt_sigma_deg']:.2f} deg per axis)), plus for an activity
+  that varies more between people its own rotation ({', '.join(f"{a} {v:.1f} deg" for a, v in pm['activity_sigma_deg'].items() if v > 0) or 'none'}),
+  and scaled by a log-normal factor (log-std {pm['log_gravity_scale_std']:.4f}), matching the spread of
+  per-experiment mean levels of {len(pm['users'])} {pm['source']} ({pm['users']}) of the model's split.
 
 Limits
 - The generator is judged distinguishable from real data (see the project README): use this data to share
