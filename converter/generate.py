@@ -274,6 +274,8 @@ class GenerateOptions:
             raise ValueError(f"transition_s must be (shortest, longest) with 0 < shortest <= longest <= 30, got {self.transition_s!r}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed!r}")
+        if not (0 < self.context_s <= 60):
+            raise ValueError(f"context_s must be in (0, 60] seconds, got {self.context_s!r}")
 
 
 def check_model_activities(generator, schedule) -> None:
@@ -305,7 +307,7 @@ def synthesize_user(generator, schedule, placement: Placement, seed: int, option
     """
     rate = generator.rate_hz
     rng = np.random.default_rng(seed)
-    seeds = rng.integers(0, 2**31 - 2, size=len(schedule)) // 2 * 2  # even: stream seed s, warm-up s + 1
+    seeds = rng.integers(0, 2**31 - 2, size=len(schedule)) // 2 * 2  # even: warm-up seed s, stream s + 1
     lo, hi = options.transition_s
     trans = [int(round(rng.uniform(lo, hi) * rate)) for _ in schedule[1:]]
     context = max(2, int(round(options.context_s * rate)))

@@ -91,6 +91,7 @@ def test_parse_schedule_rejects_bad_input(text, message):
     ({"format": "parquet"}, "format must be one of hapt, csv, got 'parquet'"),
     ({"seed": -1}, "seed must be >= 0"),
     ({"transition_s": (3.0, 2.0)}, "transition_s must be"),
+    ({"context_s": 0.0}, r"context_s must be in \(0, 60\] seconds, got 0.0"),
 ])
 def test_generate_options_reject_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
