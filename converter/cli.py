@@ -81,11 +81,11 @@ def cmd_data_info(args) -> int:
     from .hapt import load_hapt, split_users
 
     ds = load_hapt(args.data)
-    split = split_users(ds.users)
+    split = split_users(ds.users).to_dict() if len(ds.users) >= 3 else None  # a split needs 3 users
     print(json.dumps({
         "root": str(ds.root), "experiments": len(ds.experiments), "users": ds.users,
         "samples": ds.n_samples(), "hours": round(ds.n_samples() / ds.rate_hz / 3600, 2),
-        "split": split.to_dict(),
+        "split": split,
     }, indent=2))
     return 0
 
@@ -183,6 +183,15 @@ def cmd_evaluate(args) -> int:
         cfg.lstm, cfg.delays = False, (1.0, 3.0)
     res = run_evaluation(args.data, args.model, args.detector, args.out, config=cfg, progress=not args.no_progress)
     print(json.dumps({"out": str(args.out), "summary": res["summary"]}, indent=2, default=str))
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from .generate import GenerateOptions, generate_dataset, parse_schedule
+
+    opts = GenerateOptions(parse_schedule(args.schedule), users=args.users, seed=args.seed, format=args.format)
+    res = generate_dataset(args.model, args.out, opts, data=args.data, progress=not args.no_progress)
+    print(json.dumps(res.summary(), indent=2, ensure_ascii=False))
     return 0
 
 
@@ -349,6 +358,19 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", default="evaluation")
     v.add_argument("--no-progress", action="store_true")
     v.set_defaults(func=cmd_evaluate)
+
+    g = sub.add_parser("generate", help="write a synthetic labelled dataset (HAPT raw layout or CSV) from a generator")
+    g.add_argument("--model", default=None, help="generator model (default: bundled)")
+    g.add_argument("--schedule", required=True, metavar="ACT:SECONDS,...",
+                   help="activities and seconds, in order, e.g. WALKING:60,WALKING_UPSTAIRS:20,SITTING:30")
+    g.add_argument("--users", type=int, default=1, help="number of synthetic users (default 1)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--format", choices=["hapt", "csv"], default="hapt", help="hapt: RawData/acc_expXX_userYY.txt + labels; csv: t,ax,ay,az,label")
+    g.add_argument("--data", default=None, help="HAPT folder with the model's training users, for the placement spread "
+                   "(default: $SENSEGEN_HAPT_DIR or ../shared/data/hapt)")
+    g.add_argument("--out", required=True, help="new or empty output folder")
+    g.add_argument("--no-progress", action="store_true")
+    g.set_defaults(func=cmd_generate)
 
     m = sub.add_parser("model-info", help="print the metadata packed in a model file")
     m.add_argument("model")
