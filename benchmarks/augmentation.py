@@ -31,7 +31,6 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from converter.generate import GenerateOptions, ScheduleItem, generate_dataset  # noqa: E402
 from converter.hapt import Experiment, HaptDataset, Split, load_hapt, split_users  # noqa: E402

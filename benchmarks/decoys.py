@@ -1,7 +1,7 @@
 """Decoy segments: what they buy (posterior of "sensitive" given a synthetic segment) and what
 they cost (utility, share of cover time replaced, CPU), on the held-out test users.
 
-    python benchmarks/decoys.py [--rates 0 0.05 0.1 0.2 0.3] [--users 3 4 15 20]
+    python -m benchmarks.decoys [--rates 0 0.05 0.1 0.2 0.3] [--users 3 4 15 20]
                                 [--out benchmarks/results/decoys.json]
 
 Policy: hide WALKING_UPSTAIRS as WALKING with the bundled detector at a 3 s release delay.
@@ -15,13 +15,11 @@ import argparse
 import json
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from converter.evaluate import EvaluationConfig, _jsonable, reference_classifiers  # noqa: E402
 from converter.evaluation.decoys import BIN_NAMES, DEFAULT_RATES, cpu_cost, decoy_tradeoff, tradeoff_table  # noqa: E402
