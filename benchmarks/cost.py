@@ -3,7 +3,8 @@
     python -m benchmarks.cost [--json benchmarks/results/cost.json] [--minutes 20] [--quick]
 
 Reference: one step of the hand-written numpy 2 x LSTM-128 generator (input 10, float32,
-batch 1: ``sdk.numpy_step.NumpyStep`` on the bundled weights). Scenarios, on the held-out
+batch 1: ``sdk.numpy_step.NumpyStep`` on the bundled weights; input 12 since the v0.2 generator's
+gait clock, which adds 2 × 512 of its 217 k multiply-adds). Scenarios, on the held-out
 test users' recordings (3, 4, 15, 20) pushed in blocks of 1 s, bundled models:
 
 - passthrough (no source marks anything);
@@ -68,7 +69,7 @@ def held_out_stream(minutes: float) -> tuple[np.ndarray, np.ndarray]:
 def reference_step_us(repeats: int, steps: int = 2000) -> float:
     model = NumpyStep(bundled_model_path("generator_default_weights.npz"))
     xs = np.random.default_rng(0).normal(size=(steps, 3)).astype(np.float32)
-    cond = np.zeros(7, np.float32)
+    cond = np.zeros(model.layers[0][0].shape[0] - 3, np.float32)  # 7 activities (+ 2 clock columns from v0.2: input 12)
     cond[1] = 1
 
     def go():

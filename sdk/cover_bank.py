@@ -95,7 +95,11 @@ class CoverBank:
         """Forget everything (the store and the run being classified)."""
         self._runs: list[np.ndarray] = []  # contiguous clips, oldest first
         self._stored = 0
-        self._break_run()
+        self._pending_t: list[np.ndarray] = []  # released real samples not looked at yet (less than a hop)
+        self._pending_x: list[np.ndarray] = []
+        self._pending_n = 0
+        self._last_t = -np.inf
+        self._reset_run()
         self._cadence: Cadence | None = None
         self._cadence_stale = True
 
@@ -103,25 +107,56 @@ class CoverBank:
         """Offer a released block: ``t`` (n,), ``xyz`` (n, 3) and ``real`` (n,) bool, True
         where the released sample is the real input sample itself (not synthetic, not a
         crossfade). Only windows made wholly of one run of real samples are classified (or
-        their result read from the ``DetectorSource``, see ``windows``) and possibly kept."""
-        real = np.asarray(real, bool)
-        if not len(real):
+        their result read from the ``DetectorSource``, see ``windows``) and possibly kept.
+        Samples are looked at a hop at a time, so one-sample blocks cost little."""
+        n = len(real)
+        if n == 0:
             return
+        if n == 1:  # the per-sample push: no numpy work unless a hop is complete
+            if not real[0]:
+                self._break_run()
+                return
+            t0 = float(t[0])
+            if t0 - self._last_t > self._max_dt:
+                self._break_run()
+            self._queue(np.asarray(t, np.float64), np.asarray(xyz, np.float64).reshape(1, 3))
+            return
+        real = np.asarray(real, bool)
         edges = np.flatnonzero(np.diff(np.r_[0, real.astype(np.int8), 0]))
         if not real[0]:
             self._break_run()
         for a, b in zip(edges[::2], edges[1::2]):
-            if a > 0 or float(t[a]) - (self._run_t[-1] if len(self._run_t) else -np.inf) > self._max_dt:
+            if a > 0 or float(t[a]) - self._last_t > self._max_dt:
                 self._break_run()
-            self._extend(np.asarray(t[a:b], np.float64), np.asarray(xyz[a:b], np.float64))
-            if b < len(real):
+            self._queue(np.asarray(t[a:b], np.float64), np.asarray(xyz[a:b], np.float64))
+            if b < n:
                 self._break_run()
 
+    def _queue(self, t: np.ndarray, x: np.ndarray) -> None:
+        self._pending_t.append(t)
+        self._pending_x.append(x)
+        self._pending_n += len(t)
+        self._last_t = float(t[-1])
+        if self._pending_n >= self._hop:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending_n:
+            t, x = np.concatenate(self._pending_t), np.concatenate(self._pending_x)
+            self._pending_t, self._pending_x, self._pending_n = [], [], 0
+            self._extend(t, x)
+
     def _break_run(self) -> None:
+        """The run of real samples ends: look at what is pending, then start afresh."""
+        self._flush()
+        self._reset_run()
+
+    def _reset_run(self) -> None:
         self._run_t, self._run_x = np.empty(0), np.empty((0, 3))
         self._run_start_t = np.inf
         self._judged_t = -np.inf  # end time of the newest window judged in this run
         self._kept_t = -np.inf  # end time of the newest sample stored from this run
+        self._last_t = -np.inf
 
     def _extend(self, t: np.ndarray, x: np.ndarray) -> None:
         if not len(self._run_t):
@@ -139,16 +174,20 @@ class CoverBank:
     def _windows_in(self, rt: np.ndarray, rx: np.ndarray):
         """(start, end, probs) of the windows not judged yet that lie inside the run."""
         w = self._window
-        found = []
         if self.windows is not None:  # the detector source's results for windows of released real samples
-            for r in list(self.windows):
-                if r.t_end > self._judged_t and r.t_start >= self._run_start_t and r.t_end <= rt[-1] and r.t_start >= rt[0]:
+            found = []
+            for r in reversed(self.windows):  # newest first; stop at what was judged already
+                if r.t_end <= self._judged_t:
+                    break
+                if r.t_start >= self._run_start_t and r.t_end <= rt[-1] and r.t_start >= rt[0]:
                     found.append((r.t_start, r.t_end, r.probs))
             if found or len(rt) < w + self._hop:  # a source window inside the run is due within a hop
+                found.reverse()
                 self._judged_t = max([self._judged_t] + [f[1] for f in found])
                 return found
-        # no source result (none, or it no longer keeps them): classify the run's own windows
-        ends = [e for e in range(w, len(rt) + 1, self._hop) if rt[e - 1] > self._judged_t]
+        # no source result (none, or it no longer keeps them): classify the run's own
+        # windows, side by side (a bank needs no overlap: a fifth of the detector's work)
+        ends = [e for e in range(w, len(rt) + 1, w) if rt[e - w] > self._judged_t]
         if not ends:
             return []
         probs = self.detector.predict_proba(np.stack([rx[e - w : e] for e in ends]))

@@ -53,9 +53,9 @@ def cli_dataset(tmp_path_factory, hapt_root):
 def _repacked(tmp_path, **changes):
     """The bundled generator with its metadata changed (the flatbuffer and its sha256 untouched)."""
     m = read_model(bundled_model_path())
-    meta = {k: v for k, v in m.metadata.items() if k not in ("sha256", "flatbuffer_size")} | changes
+    meta = {k: v for k, v in m.metadata.items() if k not in ("sha256", "flatbuffer_size", "members")} | changes
     path = tmp_path / "generator_changed.tflite"
-    path.write_bytes(pack_model(m.flatbuffer, meta))
+    path.write_bytes(pack_model(m.flatbuffer, meta, m.members))  # the block variant, if any, kept
     return path
 
 
@@ -284,9 +284,10 @@ def test_dp_model_record_is_written_in_plain_words(tmp_path, hapt_root):
     assert summary["privacy"].startswith(f"(ε = {record['epsilon']:.3g}, δ = 1.0e-05)-DP per one training window")
 
 
-def test_failed_generation_leaves_no_partial_dataset(tmp_path, generator, placement, monkeypatch):
+def test_failed_generation_leaves_no_partial_dataset(tmp_path, placement, monkeypatch):
     from sdk.errors import GeneratorFault
 
+    generator = Generator(use_block=False)  # the one-step path: every sample is one ``step`` call
     real_step, calls = generator.step, [0]
 
     def dying_step(*args):
