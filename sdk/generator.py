@@ -230,8 +230,9 @@ class SyntheticStream:
             self._cond_buf = []
         ctx = ctx[-g.priming :]
         self._ahead, self._ahead_i = np.empty((0, 3)), 0
+        self._drift = np.zeros(3)
         if len(ctx) == 0:
-            self.level = g.population_level.copy()
+            self.level = g.population_level.copy() if level is None else np.asarray(level, np.float64)
             self._last_z = np.zeros(3)
             return
         z = (ctx - ctx.mean(axis=0)) / g.scale
@@ -239,7 +240,6 @@ class SyntheticStream:
             _, self.state = g.step(row, self._unknown, self.state)
         self._last_z = z[-1]
         self.level = ctx.mean(axis=0) if level is None else np.asarray(level, np.float64)
-        self._drift = np.zeros(3)
 
     def _cond_rows(self, k: int) -> np.ndarray:
         """The condition rows (k, C) of the next ``k`` generated samples: the cover's one-hot,
