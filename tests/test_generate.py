@@ -4,7 +4,6 @@ model's DP record in plain words. Real bundled model, real HAPT data for the pla
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
