@@ -100,7 +100,7 @@ def cmd_train(args) -> int:
 
     from .dp import dp_config_from_args
 
-    cfg = get_preset(args.preset, epochs=args.epochs, batch_size=args.batch_size)
+    cfg = get_preset(args.preset, epochs=args.epochs, batch_size=args.batch_size, covariance=args.covariance)
     dp = dp_config_from_args(args)
     strategy = "mirrored" if args.replicas > 1 and args.strategy == "default" else args.strategy
     ds = load_hapt(args.data)
@@ -294,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", default="default", help="tiny | default | paper")
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--covariance", choices=("diagonal", "full"), default=None,
+                   help="mixture components: per-axis variances, or a full 3x3 covariance each (default: the preset's)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that passes this time")
     t.add_argument("--out", required=True, help="run folder (rerunning resumes from its checkpoints)")

@@ -124,6 +124,7 @@ def closed_loop_parity(step_model, flatbuffer: bytes, units, mixtures: int, step
             kout["log_sigma"][0].reshape(mixtures, 3).astype(np.float64),
             rng,
             SamplingOptions(),
+            kout["coupling"][0].reshape(mixtures, 3).astype(np.float64) if "coupling" in kout else None,
         )
         x = z.reshape(1, 3).astype(np.float32)
     return worst
@@ -181,7 +182,8 @@ def block_parity(step_flat: bytes, block_flat: bytes, units, n_cond: int, steps:
             out = {n: interp.get_tensor(i) for n, i in sig["outputs"].items()}
             m = out["logits"].shape[-1]
             x = _draw(out["logits"][0], out["mu"].reshape(m, 3), out["log_sigma"].reshape(m, 3),
-                      float(uniform[0, t]), normal[0, t].astype(np.float64), opts)
+                      float(uniform[0, t]), normal[0, t].astype(np.float64), opts,
+                      out["coupling"].reshape(m, 3) if "coupling" in out else None)
             drift = drift + alpha * (x - drift)  # the drift guard of sdk.generator.SyntheticStream
             x = x - drift
             state = [(out[f"h{i}_out"].copy(), out[f"c{i}_out"].copy()) for i in range(len(units))]
@@ -213,7 +215,8 @@ def convert_block(step_model, step_flat: bytes, dtype: str, steps: int, block_mo
         "min_runtime_version": mrv,
         "inputs": "x (1, 3); cond (1, k, C); state (1, S + 3) = h0, c0, h1, c1..., drift guard mean; uniform (1, k); normal (1, k, 3); sampling (1, 5) = [1 / temperature, sigma_scale x, y, z, drift alpha]",
         "outputs": "z (1, k, 3); state_out (1, S)",
-        "draw": "component: first whose cumulative softmax(logits / T) weight exceeds uniform * total; sample: mu + exp(max(log_sigma, -7)) * sigma_scale * normal",
+        "draw": "component: first whose cumulative softmax(logits / T) weight exceeds uniform * total; sample: mu + exp(max(log_sigma, -7)) * sigma_scale * normal"
+        + (", then through the component's coupling (sdk.mdn)" if any(o == "coupling" for o in step_model.output_names) else ""),
         "parity": {"blocks": BLOCK_PARITY_BLOCKS, "max_abs_error": err, "tolerance": BLOCK_PARITY_TOLERANCE, "against": "k single steps of this file's step model"},
     }
     return flat, info
@@ -237,12 +240,13 @@ def generator_metadata(cfg, norm, run: dict, dtype: str, min_runtime: str) -> di
         "format": GENERATOR_FORMAT,
         "format_version": FORMAT_VERSION,
         "architecture": {
-            "type": "SenseGen LSTM + MDN (diagonal Gaussian mixture over 3 axes), activity-conditioned",
+            "type": f"SenseGen LSTM + MDN ({cfg.covariance} Gaussian mixture over 3 axes), activity-conditioned",
             "preset": run.get("preset", "custom"),
             "lstm_units": list(cfg.lstm_units),
             "dense_units": cfg.dense_units,
             "dense_activation": "sigmoid",
             "mixtures": cfg.mixtures,
+            "covariance": cfg.covariance,
             "window": cfg.window,
             "clock": bool(cfg.clock),
             "reference_samples": cfg.reference,
@@ -326,7 +330,7 @@ def export_generator(
                 "sigma_scale": {k: v["sigma_scale"] for k, v in table.items()},
                 "spread_ratio_after": {k: v["spread_ratio"] for k, v in table.items()},
                 "calibrated_on_users": val_users,
-                "method": "per activity, the sigma scale whose generated 5 s std best matches real data (converter/calibrate.py)",
+                "method": "per activity, the sigma scale, then per axis, whose generated within-window (2.56 s) std best matches real data (converter/calibrate.py)",
             }
             path.write_bytes(pack_model(flat, meta, members))
         log.info("wrote %s (%d bytes, min runtime %s, parity %.2g)", path, path.stat().st_size, mrv, err)
@@ -357,7 +361,8 @@ def add_block_variant(model_path: str | Path, weights_path: str | Path, out_path
     model = read_model(model_path, expect_format=GENERATOR_FORMAT)
     meta = dict(model.metadata)
     arch, dtype = meta["architecture"], meta["dtype"]
-    cfg = GeneratorConfig(lstm_units=tuple(arch["lstm_units"]), dense_units=int(arch["dense_units"]), mixtures=int(arch["mixtures"]))
+    cfg = GeneratorConfig(lstm_units=tuple(arch["lstm_units"]), dense_units=int(arch["dense_units"]), mixtures=int(arch["mixtures"]),
+                          clock=bool(arch.get("clock", False)), covariance=arch.get("covariance", "diagonal"))
     mismatch = f"{weights_path} does not reproduce {model_path} (another model's weights, or another converter); not written"
     try:
         with np.load(weights_path) as w:

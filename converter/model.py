@@ -1,5 +1,12 @@
 """SenseGen generator in Keras: stacked LSTMs + a Mixture Density Network over 3 axes,
-conditioned on an activity (one-hot; a row of zeros means "unknown")."""
+conditioned on an activity (one-hot; a row of zeros means "unknown").
+
+Mixture components are diagonal Gaussians, or (``GeneratorConfig.covariance = "full"``)
+full-covariance Gaussians in an axis-autoregressive (Cholesky) form: with ``s = exp(log_sigma)``
+and the component's ``coupling`` (b21, b31, b32), a sample is ``mu + d`` where
+``d1 = s1 n1``, ``d2 = b21 d1 + s2 n2``, ``d3 = b31 d1 + b32 d2 + s3 n3`` for standard normals
+``n``: any 3x3 covariance, sampled and scored in closed form. The parameter vector is
+``logits (M) | mu (3M) | log_sigma (3M) [| coupling (3M)]``; its width tells the form."""
 from __future__ import annotations
 
 import math
@@ -22,8 +29,9 @@ def cond_width(cfg: GeneratorConfig) -> int:
     return N_ACT + (CLOCK_WIDTH if cfg.clock else 0)
 
 
-def mdn_params_size(mixtures: int) -> int:
-    return mixtures * (1 + 2 * AXES)
+def mdn_params_size(mixtures: int, covariance: str = "diagonal") -> int:
+    """Width of the mixture parameter vector (see the module docstring)."""
+    return mixtures * (1 + (3 if covariance == "full" else 2) * AXES)
 
 
 def build_sequence_model(cfg: GeneratorConfig) -> keras.Model:
@@ -34,28 +42,33 @@ def build_sequence_model(cfg: GeneratorConfig) -> keras.Model:
     for i, units in enumerate(cfg.lstm_units):
         h = keras.layers.LSTM(units, return_sequences=True, name=f"lstm_{i}")(h)
     h = keras.layers.Dense(cfg.dense_units, activation="sigmoid", name="dense_hidden")(h)
-    out = keras.layers.Dense(mdn_params_size(cfg.mixtures), name="mdn")(h)
+    out = keras.layers.Dense(mdn_params_size(cfg.mixtures, cfg.covariance), name="mdn")(h)
     return keras.Model([x, cond], out, name="sensegen_generator")
 
 
 def split_params(params, mixtures: int):
-    """(…, M*(1+6)) -> logits (…, M), mu (…, M, 3), log_sigma (…, M, 3)."""
-    logits = params[..., :mixtures]
-    mu = params[..., mixtures : mixtures * (1 + AXES)]
-    log_sigma = params[..., mixtures * (1 + AXES) :]
+    """(…, P) -> logits (…, M), mu (…, M, 3), log_sigma (…, M, 3), coupling (…, M, 3) or
+    ``None`` for a diagonal mixture (P = 7M; a full one has P = 10M)."""
+    full = int(params.shape[-1]) == mdn_params_size(mixtures, "full")
     shape = tf.concat([tf.shape(params)[:-1], [mixtures, AXES]], axis=0)
-    return logits, tf.reshape(mu, shape), tf.reshape(log_sigma, shape)
+    part = [tf.reshape(params[..., mixtures * (1 + j * AXES) : mixtures * (1 + (j + 1) * AXES)], shape) for j in range(3 if full else 2)]
+    return params[..., :mixtures], part[0], part[1], part[2] if full else None
 
 
 LOG_SIGMA_MIN = -7.0
 
 
 def mdn_nll(target, params, mixtures: int):
-    """Per-step negative log-likelihood (nats per 3-axis sample) of a diagonal Gaussian mixture."""
-    logits, mu, log_sigma = split_params(params, mixtures)
+    """Per-step negative log-likelihood (nats per 3-axis sample) of the Gaussian mixture
+    (diagonal or full, read from the width of ``params``)."""
+    logits, mu, log_sigma, coupling = split_params(params, mixtures)
     log_sigma = tf.maximum(log_sigma, LOG_SIGMA_MIN)
-    y = tf.expand_dims(target, -2)
-    z = (y - mu) * tf.exp(-log_sigma)
+    d = tf.expand_dims(target, -2) - mu
+    if coupling is not None:  # residuals of the axis-autoregressive form: d2 - b21 d1, d3 - b31 d1 - b32 d2
+        d1, d2, d3 = d[..., 0:1], d[..., 1:2], d[..., 2:3]
+        b21, b31, b32 = coupling[..., 0:1], coupling[..., 1:2], coupling[..., 2:3]
+        d = tf.concat([d1, d2 - b21 * d1, d3 - b31 * d1 - b32 * d2], axis=-1)
+    z = d * tf.exp(-log_sigma)
     comp = tf.reduce_sum(-0.5 * tf.square(z) - log_sigma - 0.5 * math.log(2 * math.pi), axis=-1)
     log_pi = tf.nn.log_softmax(logits, axis=-1)
     return -tf.reduce_logsumexp(log_pi + comp, axis=-1)
@@ -65,7 +78,8 @@ def build_step_model(seq_model: keras.Model, cfg: GeneratorConfig) -> keras.Mode
     """Single-step model with explicit state, weights copied from ``seq_model``.
 
     Inputs ``x``(1,3), ``cond``(1,C) (see ``cond_width``), ``h{i}``/``c{i}`` per layer; outputs ``logits``(1,M),
-    ``mu``(1,M*3), ``log_sigma``(1,M*3) and the new states ``h{i}_out``/``c{i}_out``.
+    ``mu``(1,M*3), ``log_sigma``(1,M*3), for a full-covariance mixture ``coupling``(1,M*3),
+    and the new states ``h{i}_out``/``c{i}_out``.
     """
     x = keras.Input((AXES,), batch_size=1, name="x")
     cond = keras.Input((cond_width(cfg),), batch_size=1, name="cond")
@@ -82,12 +96,14 @@ def build_step_model(seq_model: keras.Model, cfg: GeneratorConfig) -> keras.Mode
         outs[f"h{i}_out"] = keras.layers.Identity(name=f"h{i}_out")(hn)
         outs[f"c{i}_out"] = keras.layers.Identity(name=f"c{i}_out")(cn)
     dense = keras.layers.Dense(cfg.dense_units, activation="sigmoid", name="step_dense_hidden")
-    mdn = keras.layers.Dense(mdn_params_size(cfg.mixtures), name="step_mdn")
+    mdn = keras.layers.Dense(mdn_params_size(cfg.mixtures, cfg.covariance), name="step_mdn")
     p = mdn(dense(h))
     m = cfg.mixtures
     outs["logits"] = keras.layers.Identity(name="logits")(p[:, :m])
     outs["mu"] = keras.layers.Identity(name="mu")(p[:, m : m * (1 + AXES)])
-    outs["log_sigma"] = keras.layers.Identity(name="log_sigma")(p[:, m * (1 + AXES) :])
+    outs["log_sigma"] = keras.layers.Identity(name="log_sigma")(p[:, m * (1 + AXES) : m * (1 + 2 * AXES)])
+    if cfg.covariance == "full":
+        outs["coupling"] = keras.layers.Identity(name="coupling")(p[:, m * (1 + 2 * AXES) :])
     inputs = [x, cond] + [t for pair in states for t in pair]
     step = keras.Model(inputs, outs, name="sensegen_step")
     for i in range(len(cfg.lstm_units)):
@@ -156,7 +172,9 @@ def build_block_model(step_model: keras.Model, block: int) -> keras.Model:
     its layers and weights shared, not copied) ``block`` times, each step fed the previous
     step's sample. The draw follows ``sdk.mdn._draw``: component = the first whose cumulative
     softmax(logits / T) weight exceeds ``u`` times the total, sample = mu + exp(max(log_sigma,
-    -7)) * sigma_scale * normal, with the noise passed in (drawn and seeded by the SDK).
+    -7)) * sigma_scale * normal (for a full-covariance mixture, that scaled noise goes through
+    the component's coupling, see the module docstring), with the noise passed in (drawn and
+    seeded by the SDK).
 
     Inputs: ``x`` (1, 3) the last sample; ``cond`` (1, block, C) one conditioning row per step
     (C read from ``step_model``); ``state`` (1, S + 3) the LSTM states packed as h0, c0, h1,
@@ -194,7 +212,16 @@ def build_block_model(step_model: keras.Model, block: int) -> keras.Model:
         pick = _pick_component(out["logits"], inv_t, uniform[:, t : t + 1])[:, :, None]  # (1, M, 1)
         noise = sigma_scale * normal[:, t : t + 1]  # (1, 1, 3)
         mu, log_sigma = ops.reshape(out["mu"], (1, m, AXES)), ops.reshape(out["log_sigma"], (1, m, AXES))
-        x = ops.sum(pick * (mu + ops.exp(ops.maximum(log_sigma, LOG_SIGMA_MIN)) * noise), axis=1)
+        if "coupling" not in out:
+            x = ops.sum(pick * (mu + ops.exp(ops.maximum(log_sigma, LOG_SIGMA_MIN)) * noise), axis=1)
+        else:  # pick the component's parameters, then the axis-autoregressive draw
+            e = ops.reshape(ops.sum(pick * ops.exp(ops.maximum(log_sigma, LOG_SIGMA_MIN)), axis=1), (1, 1, AXES)) * noise
+            e = ops.reshape(e, (1, AXES))
+            b = ops.sum(pick * ops.reshape(out["coupling"], (1, m, AXES)), axis=1)
+            d1 = e[:, 0:1]
+            d2 = b[:, 0:1] * d1 + e[:, 1:2]
+            d3 = b[:, 1:2] * d1 + b[:, 2:3] * d2 + e[:, 2:3]
+            x = ops.sum(pick * mu, axis=1) + ops.concatenate([d1, d2, d3], axis=1)
         drift = drift + alpha * (x - drift)
         x = x - drift
         samples.append(x[:, None, :])

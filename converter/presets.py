@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+#: mixture component shapes: per-axis variances only, or a full 3x3 covariance per component
+COVARIANCES = ("diagonal", "full")
+
 
 @dataclass(frozen=True)
 class GeneratorConfig:
@@ -21,6 +24,11 @@ class GeneratorConfig:
     input_noise: float = 0.0  # std of white Gaussian noise on teacher-forced inputs (normalised units)
     drift_noise: float = 0.0  # std of a slow (1 s) random offset on teacher-forced inputs: teaches mean reversion
     reference: int = 0  # samples of a reference clip of the same person before each window (0: none)
+    covariance: str = "diagonal"  # mixture components: "diagonal", or "full" (axis-autoregressive Cholesky form)
+
+    def __post_init__(self) -> None:
+        if self.covariance not in COVARIANCES:
+            raise ValueError(f"covariance must be one of {', '.join(COVARIANCES)}, got {self.covariance!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -38,6 +38,7 @@ class StepOutput:
     logits: np.ndarray  # (M,)
     mu: np.ndarray  # (M, 3)
     log_sigma: np.ndarray  # (M, 3)
+    coupling: np.ndarray | None = None  # (M, 3) for a full-covariance mixture (sdk.mdn)
 
 
 class Generator:
@@ -74,6 +75,9 @@ class Generator:
         arch = meta["architecture"]
         self.units: list[int] = [int(u) for u in arch["lstm_units"]]
         self.mixtures: int = int(arch["mixtures"])
+        self.covariance: str = str(arch.get("covariance", "diagonal"))
+        if self.covariance not in ("diagonal", "full"):
+            raise ModelError(f"{self.path}: unknown mixture covariance {self.covariance!r} in the metadata")
         self.activities: tuple[str, ...] = tuple(meta["activities"])
         self.rate_hz: float = float(meta["rate_hz"])
         norm = meta["normalisation"]
@@ -89,7 +93,8 @@ class Generator:
     def _bind(self, sig: dict) -> None:
         ins, outs = sig["inputs"], sig["outputs"]
         need_in = ["x", "cond"] + [f"{s}{i}" for i in range(len(self.units)) for s in "hc"]
-        need_out = ["logits", "mu", "log_sigma"] + [f"{s}{i}_out" for i in range(len(self.units)) for s in "hc"]
+        need_out = ["logits", "mu", "log_sigma"] + (["coupling"] if self.covariance == "full" else [])
+        need_out += [f"{s}{i}_out" for i in range(len(self.units)) for s in "hc"]
         missing = [n for n in need_in if n not in ins] + [n for n in need_out if n not in outs]
         if missing:
             raise ModelError(f"{self.path}: model tensors {missing} missing; metadata and file do not match")
@@ -124,6 +129,7 @@ class Generator:
             it.get_tensor(self._out["logits"])[0],
             it.get_tensor(self._out["mu"]).reshape(m, 3),
             it.get_tensor(self._out["log_sigma"]).reshape(m, 3),
+            it.get_tensor(self._out["coupling"]).reshape(m, 3) if "coupling" in self._out else None,
         )
         return out, [(it.get_tensor(ho), it.get_tensor(co)) for ho, co in self._state_out]
 
@@ -268,7 +274,7 @@ class SyntheticStream:
             out, state = g.step(self._last_z, cond, self.state)
         except Exception as exc:  # any interpreter failure is a generator fault
             raise GeneratorFault(f"generator step failed: {exc!r}") from exc
-        z = self._sample(out.logits, out.mu, out.log_sigma).astype(np.float64)
+        z = self._sample(out.logits, out.mu, out.log_sigma, out.coupling).astype(np.float64)
         if not (np.isfinite(z).all() and np.isfinite(state[-1][0]).all()):
             raise GeneratorFault("generator produced non-finite values")
         if self._drift_alpha:  # drift guard: the slow mean of what is fed back stays at the level

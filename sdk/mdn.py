@@ -1,4 +1,6 @@
-"""Sampling a diagonal Gaussian mixture in numpy."""
+"""Sampling a Gaussian mixture over 3 axes in numpy: diagonal components, or full-covariance
+ones in the axis-autoregressive form of ``converter.model`` (``coupling`` b21, b31, b32:
+``d1 = s1 n1``, ``d2 = b21 d1 + s2 n2``, ``d3 = b31 d1 + b32 d2 + s3 n3``)."""
 from __future__ import annotations
 
 import math
@@ -39,16 +41,17 @@ class SamplingOptions:
 
 
 def sample_mixture(
-    logits: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray, rng: np.random.Generator, opts: SamplingOptions
+    logits: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray, rng: np.random.Generator, opts: SamplingOptions,
+    coupling: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Draw one 3-axis sample. ``logits`` (M,), ``mu`` and ``log_sigma`` (M, 3)."""
-    return _draw(logits, mu, log_sigma, rng.random(), rng.standard_normal(mu.shape[1]), opts)
+    """Draw one 3-axis sample. ``logits`` (M,), ``mu``, ``log_sigma`` and ``coupling`` (M, 3)."""
+    return _draw(logits, mu, log_sigma, rng.random(), rng.standard_normal(mu.shape[1]), opts, coupling)
 
 
-def _draw(logits, mu, log_sigma, u: float, normal, opts: SamplingOptions) -> np.ndarray:
+def _draw(logits, mu, log_sigma, u: float, normal, opts: SamplingOptions, coupling=None) -> np.ndarray:
     """Pick component k with probability softmax(logits / T)_k using the uniform ``u``, then
-    mu_k + sigma_k * scale * normal. Plain Python floats: for a dozen components this is
-    several times faster than numpy calls."""
+    mu_k + sigma_k * scale * normal (through the component's coupling, if any). Plain Python
+    floats: for a dozen components this is several times faster than numpy calls."""
     weights = logits.tolist()
     top = max(weights)
     inv_t = 1.0 / opts.temperature
@@ -62,7 +65,12 @@ def _draw(logits, mu, log_sigma, u: float, normal, opts: SamplingOptions) -> np.
             break
     scale = opts.scales()
     m, ls = mu[k].tolist(), log_sigma[k].tolist()
-    return np.array([m[j] + math.exp(max(ls[j], LOG_SIGMA_MIN)) * scale[j] * normal[j] for j in range(len(m))])
+    e = [math.exp(max(ls[j], LOG_SIGMA_MIN)) * scale[j] * normal[j] for j in range(len(m))]
+    if coupling is not None:
+        b21, b31, b32 = coupling[k].tolist()
+        e[1] += b21 * e[0]
+        e[2] += b31 * e[0] + b32 * e[1]
+    return np.array([m[j] + e[j] for j in range(len(m))])
 
 
 class MixtureSampler:
@@ -76,14 +84,14 @@ class MixtureSampler:
         self.opts = opts or SamplingOptions()
         self._i = self.BLOCK
 
-    def __call__(self, logits: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray) -> np.ndarray:
+    def __call__(self, logits: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray, coupling: np.ndarray | None = None) -> np.ndarray:
         if self._i >= self.BLOCK:
             self._u = self.rng.random(self.BLOCK).tolist()
             self._n = self.rng.standard_normal((self.BLOCK, mu.shape[1])).tolist()
             self._i = 0
         i = self._i
         self._i += 1
-        return _draw(logits, mu, log_sigma, self._u[i], self._n[i], self.opts)
+        return _draw(logits, mu, log_sigma, self._u[i], self._n[i], self.opts, coupling)
 
 
 def mixture_mean(logits: np.ndarray, mu: np.ndarray) -> np.ndarray:

@@ -40,4 +40,5 @@ class NumpyStep:
         d = _sigmoid(h @ self.dense[0] + self.dense[1])
         p = (d @ self.mdn[0] + self.mdn[1])[0].astype(np.float64)
         m = self.mixtures
-        return StepOutput(p[:m], p[m : 4 * m].reshape(m, 3), p[4 * m :].reshape(m, 3)), new_state
+        coupling = p[7 * m :].reshape(m, 3) if len(p) == 10 * m else None  # a full-covariance mixture
+        return StepOutput(p[:m], p[m : 4 * m].reshape(m, 3), p[4 * m : 7 * m].reshape(m, 3), coupling), new_state

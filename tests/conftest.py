@@ -54,6 +54,23 @@ def tiny_export(tmp_path_factory, hapt_root):
     return {"run": run, "result": result, "dir": out, "files": {e.dtype: e for e in exported}}
 
 
+@pytest.fixture(scope="session")
+def tiny_full_export(tmp_path_factory, hapt_root):
+    """As ``tiny_export`` with full-covariance mixture components, exported int8 and float32."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from converter.export import export_generator
+    from converter.hapt import Split, load_hapt
+    from converter.presets import get_preset
+    from converter.train import train_generator
+
+    ds = load_hapt(hapt_root, users=[1, 2, 3, 4])
+    run = tmp_path_factory.mktemp("tiny_full_run")
+    train_generator(ds, get_preset("tiny", epochs=1, covariance="full"), run, split=Split((1, 2), (3,), (4,)), progress=False, preset="tiny")
+    out = tmp_path_factory.mktemp("tiny_full_export")
+    exported = export_generator(run, out, dtypes=("float32", "int8"))
+    return {"run": run, "dir": out, "files": {e.dtype: e for e in exported}}
+
+
 def stream_of(path, seconds: float | None = None):
     from sdk.recording import read_hapt_raw
 

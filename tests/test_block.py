@@ -24,7 +24,7 @@ def single_steps(g: Generator, x, state, drift, cond, uniform, normal, opts):
     out = []
     for t in range(len(cond)):
         step, state = g.step(x, cond[t], state)
-        x = _draw(step.logits, step.mu, step.log_sigma, float(uniform[t]), normal[t].astype(np.float64), opts)
+        x = _draw(step.logits, step.mu, step.log_sigma, float(uniform[t]), normal[t].astype(np.float64), opts, step.coupling)
         drift = drift + alpha * (x - drift)
         x = x - drift
         out.append(x)
