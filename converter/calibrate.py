@@ -1,6 +1,6 @@
 """Calibrate the generator's sampling on validation users: the sigma scale that makes
-generated per-activity spread match real data (autoregressive sampling lets small per-step
-errors accumulate, most visibly in static postures)."""
+generated per-activity spread within a window match real data (autoregressive sampling lets
+small per-step errors accumulate, most visibly in static postures)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,9 +10,10 @@ from sdk.generator import Generator, SyntheticStream
 from sdk.mdn import SamplingOptions
 
 GRID = (1.0, 0.85, 0.7, 0.55, 0.45, 0.35, 0.25, 0.18, 0.12)
+WINDOW = 128  # samples per window, as the detector's and the evaluation's
 
 
-def activity_segments(ds, activity: int, length: int, limit: int = 6) -> list[np.ndarray]:
+def activity_segments(ds, activity: int, length: int, limit: int = 12) -> list[np.ndarray]:
     """Up to ``limit`` real segments of ``length`` samples of one activity, spread over ``ds``."""
     out = []
     for e in ds.experiments:
@@ -23,16 +24,24 @@ def activity_segments(ds, activity: int, length: int, limit: int = 6) -> list[np
     return out[:: max(1, len(out) // limit)][:limit]
 
 
-def spread_ratios(gen: Generator, ds, activity: str, sigma_scale, prime: int = 50, steps: int = 250) -> np.ndarray | None:
-    """Median over real segments of one activity of (generated std + 5 mg) / (real std + 5 mg),
-    per axis, after priming on each segment's first ``prime`` real samples."""
-    ratios = []
+def window_spread(x: np.ndarray, window: int = WINDOW) -> np.ndarray:
+    """Per-axis std within each non-overlapping ``window`` of ``x`` (n, 3), averaged over the
+    windows: the spread the evaluation compares (the dynamics, not slow wander of the level)."""
+    n = len(x) // window
+    return x[: n * window].reshape(n, window, 3).std(axis=1).mean(axis=0)
+
+
+def spread_ratios(gen: Generator, ds, activity: str, sigma_scale, prime: int = 50, steps: int = 2 * WINDOW) -> np.ndarray | None:
+    """Per axis, generated / real within-window spread (``window_spread``, plus 2 mg each),
+    summed over real segments of one activity, each generated after priming on the
+    segment's first ``prime`` real samples."""
+    gen_sum, real_sum = np.zeros(3), np.zeros(3)
     for i, seg in enumerate(activity_segments(ds, ACTIVITIES.index(activity), prime + steps)):
         s = SyntheticStream(gen, activity, seed=i, sampling=SamplingOptions(sigma_scale=sigma_scale))
         s.prime(seg[:prime])
-        x = np.array([s.next() for _ in range(steps)])
-        ratios.append((x.std(0) + 0.005) / (seg[prime:].std(0) + 0.005))
-    return np.median(ratios, axis=0) if ratios else None
+        gen_sum += window_spread(np.array([s.next() for _ in range(steps)])) + 0.002
+        real_sum += window_spread(seg[prime:]) + 0.002
+    return gen_sum / real_sum if real_sum.any() else None
 
 
 def calibrate_sigma_scales(gen: Generator, ds, grid=GRID) -> dict[str, dict]:
