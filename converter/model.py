@@ -74,6 +74,23 @@ def mdn_nll(target, params, mixtures: int):
     return -tf.reduce_logsumexp(log_pi + comp, axis=-1)
 
 
+def sample_params(params, mixtures: int, seed=None):
+    """One sample of the mixture at every position: (…, P) -> (…, 3), in TensorFlow (the
+    draw of ``sdk.mdn``, for training-time scheduled sampling)."""
+    logits, mu, log_sigma, coupling = split_params(params, mixtures)
+    flat = tf.reshape(logits, [-1, mixtures])
+    k = tf.reshape(tf.random.categorical(flat, 1, seed=seed), tf.shape(logits)[:-1])
+    pick = tf.one_hot(k, mixtures, dtype=params.dtype)[..., None]  # (…, M, 1)
+    normal = tf.random.normal(tf.concat([tf.shape(logits)[:-1], [AXES]], 0), seed=seed)
+    e = tf.reduce_sum(pick * tf.exp(tf.maximum(log_sigma, LOG_SIGMA_MIN)), axis=-2) * normal
+    if coupling is not None:
+        b = tf.reduce_sum(pick * coupling, axis=-2)
+        d1 = e[..., 0:1]
+        d2 = b[..., 0:1] * d1 + e[..., 1:2]
+        e = tf.concat([d1, d2, b[..., 1:2] * d1 + b[..., 2:3] * d2 + e[..., 2:3]], axis=-1)
+    return tf.reduce_sum(pick * mu, axis=-2) + e
+
+
 def build_step_model(seq_model: keras.Model, cfg: GeneratorConfig) -> keras.Model:
     """Single-step model with explicit state, weights copied from ``seq_model``.
 

@@ -25,10 +25,13 @@ class GeneratorConfig:
     drift_noise: float = 0.0  # std of a slow (1 s) random offset on teacher-forced inputs: teaches mean reversion
     reference: int = 0  # samples of a reference clip of the same person before each window (0: none)
     covariance: str = "diagonal"  # mixture components: "diagonal", or "full" (axis-autoregressive Cholesky form)
+    scheduled_sampling: float = 0.0  # share of teacher-forced inputs replaced by the model's own one-step samples
 
     def __post_init__(self) -> None:
         if self.covariance not in COVARIANCES:
             raise ValueError(f"covariance must be one of {', '.join(COVARIANCES)}, got {self.covariance!r}")
+        if not 0.0 <= self.scheduled_sampling <= 1.0:
+            raise ValueError(f"scheduled_sampling must be a share in [0, 1], got {self.scheduled_sampling!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -94,6 +94,8 @@ def train_generator(
     from .distribute import make_strategy, worker_role
     from .model import build_sequence_model, mdn_nll
 
+    if cfg.scheduled_sampling and (dp is not None or strategy != "default"):
+        raise ValueError("scheduled_sampling is supported with the default strategy and without DP only")
     # first: logical CPU devices can only be configured before TensorFlow initialises
     strat = make_strategy(strategy, replicas)
     distributed = strategy != "default"
@@ -134,8 +136,12 @@ def train_generator(
         tf.TensorSpec((cfg.batch_size, L, 3), tf.float32),
     ]
 
+    ss = float(cfg.scheduled_sampling)
+
     @tf.function(input_signature=spec)
     def train_step(x, c, y):
+        if ss:  # two-pass scheduled sampling: some inputs become the model's own one-step samples
+            x = _self_fed(model, x, c, y, m, ss)
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(mdn_nll(y, model([x, c], training=True), m))
         grads = tape.gradient(loss, model.trainable_variables)
@@ -317,6 +323,24 @@ class _DPState:
         if self._sampler is None or self._sampler.seed != words:
             self._sampler = BatchSampler(self.dp.sampling, words, self.plan.n_examples, self.plan.batch_size)
         return self._sampler.batch(epoch, b)
+
+
+def _self_fed(model, x, c, y, mixtures: int, share: float):
+    """Inputs ``x`` (B, L, 3; teacher-forced, input noise already added) where a random
+    ``share`` of steps t >= 1 is replaced by a sample of the model's own prediction for t made
+    from the inputs before it, carrying the same input noise (``x - clean``, with the clean
+    input ``y`` shifted by one). The model then learns from the errors it makes itself,
+    cross-axis shape and tails included, not only from Gaussian noise (Mihaylova & Martins
+    2019, two-pass scheduled sampling). No gradient flows through the first pass."""
+    import tensorflow as tf
+
+    from .model import sample_params
+
+    z = sample_params(model([x, c], training=False), mixtures)  # z[:, t] ~ p(x_{t+1} | x_<=t)
+    noise = x[:, 1:] - y[:, :-1]  # the input noise at steps 1.. (y[:, t] is the clean x_{t+1})
+    fed = z[:, :-1] + noise
+    keep = tf.random.uniform(tf.shape(fed)[:2])[..., None] >= share
+    return tf.stop_gradient(tf.concat([x[:, :1], tf.where(keep, x[:, 1:], fed)], axis=1))
 
 
 def _input_noise(x: np.ndarray, white: float, drift: float, rng: np.random.Generator, rate_hz: float, tau_s: float = 1.0) -> np.ndarray:

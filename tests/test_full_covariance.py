@@ -127,3 +127,51 @@ def test_generator_refuses_full_metadata_on_a_diagonal_file(tiny_export, tmp_pat
     bad.write_bytes(pack_model(model.flatbuffer, meta))
     with pytest.raises(ModelError, match="unknown mixture covariance 'spherical'"):
         Generator(bad)
+
+
+def test_tensorflow_draw_matches_the_component_covariance():
+    """``converter.model.sample_params`` (scheduled sampling's draw) follows the same form."""
+    import tensorflow as tf
+
+    from converter.model import sample_params
+
+    log_sigma, coupling = np.array([[-1.0, -0.7, -1.2], [0.0, 0.0, 0.0]]), np.array([[0.8, -0.5, 0.6], [0.0, 0.0, 0.0]])
+    mu, logits = np.array([[0.2, -0.1, 0.4], [5.0, 5.0, 5.0]]), np.array([0.0, -30.0])  # the second is never picked
+    p = np.repeat(params(logits, mu, log_sigma, coupling), 20000, axis=0)
+    tf.random.set_seed(3)
+    x = sample_params(tf.constant(p), 2).numpy()
+    np.testing.assert_allclose(x.mean(0), mu[0], atol=0.01)
+    np.testing.assert_allclose(np.cov(x.T), covariance(log_sigma[0], coupling[0]), atol=0.01)
+    diag = sample_params(tf.constant(np.repeat(params(logits, mu, log_sigma), 20000, axis=0)), 2).numpy()
+    np.testing.assert_allclose(np.cov(diag.T), np.diag(np.exp(2 * log_sigma[0])), atol=0.01)
+
+
+def test_scheduled_sampling_feeds_own_samples_with_the_input_noise():
+    import tensorflow as tf
+
+    from converter.model import build_sequence_model
+    from converter.train import _self_fed
+
+    cfg = get_preset("tiny", covariance="full")
+    model = build_sequence_model(cfg)
+    rng = np.random.default_rng(0)
+    clean = rng.normal(size=(4, 21, 3)).astype(np.float32)
+    x, y = clean[:, :-1] + 0.3, clean[:, 1:]  # inputs carry a constant input noise of 0.3
+    c = np.zeros((4, 20, int(model.inputs[1].shape[-1])), np.float32)
+    np.testing.assert_array_equal(_self_fed(model, tf.constant(x), tf.constant(c), tf.constant(y), cfg.mixtures, 0.0).numpy(), x)
+    fed = _self_fed(model, tf.constant(x), tf.constant(c), tf.constant(y), cfg.mixtures, 1.0).numpy()
+    np.testing.assert_array_equal(fed[:, 0], x[:, 0])  # the first input has no prediction before it
+    assert np.abs(fed[:, 1:] - x[:, 1:]).min() > 0  # every later input is the model's own sample
+    assert abs(float(np.mean(fed[:, 1:] - 0.3))) < 0.5  # ... plus the same input noise
+    with pytest.raises(ValueError, match="scheduled_sampling must be a share"):
+        GeneratorConfig(scheduled_sampling=1.5)
+
+
+def test_scheduled_sampling_is_refused_with_dp_or_distribution(tmp_path):
+    from converter.dp import DPConfig
+    from converter.train import train_generator
+
+    cfg = get_preset("tiny", scheduled_sampling=0.5)
+    for kwargs in ({"dp": DPConfig(noise_multiplier=1.0)}, {"strategy": "mirrored", "replicas": 2}):
+        with pytest.raises(ValueError, match="scheduled_sampling is supported with the default strategy and without DP only"):
+            train_generator(None, cfg, tmp_path, progress=False, **kwargs)
