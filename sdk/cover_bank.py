@@ -166,7 +166,7 @@ class CoverBank:
             if not self._keeps(probs):
                 continue
             lo, hi = int(np.searchsorted(rt, max(t0, np.nextafter(self._kept_t, np.inf)))), int(np.searchsorted(rt, t1, "right"))
-            self._store(rx[lo:hi], extend=self._kept_t >= t0)
+            self._store(rx[lo:hi], extend=t0 - self._kept_t <= self._max_dt)  # overlapping or side by side
             self._kept_t = t1
         keep = max(0, len(rt) - 2 * self._window)
         self._run_t, self._run_x = rt[keep:], rx[keep:]
@@ -187,7 +187,8 @@ class CoverBank:
                 return found
         # no source result (none, or it no longer keeps them): classify the run's own
         # windows, side by side (a bank needs no overlap: a fifth of the detector's work)
-        ends = [e for e in range(w, len(rt) + 1, w) if rt[e - w] > self._judged_t]
+        first = int(np.searchsorted(rt, self._judged_t, "right"))  # right after the last judged window
+        ends = list(range(first + w, len(rt) + 1, w))
         if not ends:
             return []
         probs = self.detector.predict_proba(np.stack([rx[e - w : e] for e in ends]))

@@ -127,6 +127,24 @@ def test_bank_memory_is_bounded(detector, walking):
     assert bank.nbytes <= 500 * 3 * 8
 
 
+@pytest.mark.parametrize("block", [1, 50])
+def test_continuous_walking_is_kept_as_one_clip_that_gives_the_level(detector, walking, block):
+    """Side-by-side windows of one walk join into one run, so a clip of it exists (the bank
+    once kept every 2.56 s window as its own run, too short for ``clip`` and ``level``)."""
+    t, xyz = walking
+    t, xyz = t[:1150], xyz[:1150]  # 23 s of walking
+    bank = CoverBank("WALKING", 50.0, detector)
+    for i in range(0, len(t), block):
+        bank.add_released(t[i : i + block], xyz[i : i + block], np.ones(len(t[i : i + block]), bool))
+    clip = bank.clip()
+    assert bank.samples >= 384 and clip is not None and len(clip) == 250
+    starts = np.flatnonzero((xyz == clip[0]).all(axis=1))
+    assert any(np.array_equal(clip, xyz[a : a + 250]) for a in starts)  # one contiguous stretch of the walk
+    context = xyz[1100:1150]
+    np.testing.assert_allclose(bank.level(context), clip.mean(axis=0))
+    assert bank.level(context + 0.5) is None  # the phone moved
+
+
 def test_bank_ignores_synthetic_and_crossfaded_samples(detector, walking):
     t, xyz = walking
     bank = CoverBank("WALKING", 50.0, detector)
