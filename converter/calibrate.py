@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from sdk.activities import ACTIVITIES
+from sdk.gait import DYNAMIC
 from sdk.generator import Generator, SyntheticStream
 from sdk.mdn import SamplingOptions
+from sdk.windowing import window_spread
 
 GRID = (1.0, 0.85, 0.7, 0.55, 0.45, 0.35, 0.25, 0.18, 0.12)
 WINDOW = 128  # samples per window, as the detector's and the evaluation's
@@ -24,23 +26,27 @@ def activity_segments(ds, activity: int, length: int, limit: int = 12) -> list[n
     return out[:: max(1, len(out) // limit)][:limit]
 
 
-def window_spread(x: np.ndarray, window: int = WINDOW) -> np.ndarray:
-    """Per-axis std within each non-overlapping ``window`` of ``x`` (n, 3), averaged over the
-    windows: the spread the evaluation compares (the dynamics, not slow wander of the level)."""
-    n = len(x) // window
-    return x[: n * window].reshape(n, window, 3).std(axis=1).mean(axis=0)
+def roughness(x: np.ndarray) -> np.ndarray:
+    """Per-axis mean absolute difference of consecutive samples of ``x`` (n, 3)."""
+    return np.abs(np.diff(x, axis=0)).mean(axis=0)
 
 
 def spread_ratios(gen: Generator, ds, activity: str, sigma_scale, prime: int = 50, steps: int = 2 * WINDOW) -> np.ndarray | None:
-    """Per axis, generated / real within-window spread (``window_spread``, plus 2 mg each),
-    summed over real segments of one activity, each generated after priming on the
-    segment's first ``prime`` real samples."""
+    """Per axis, generated / real spread (plus 2 mg each), summed over real segments of one
+    activity, each generated after priming on the segment's first ``prime`` real samples.
+
+    The spread of a static posture is its within-window std (``sdk.windowing.window_spread``
+    over 2.56 s windows: what the evaluation compares). A dynamic activity's within-window std is its gait, which comes
+    from the network's dynamics, not from the sampling noise: raising sigma to match it
+    adds white noise instead, so there the spread is the ``roughness`` (mean |step|), which
+    the sampling noise does set."""
+    measure = roughness if activity in DYNAMIC else (lambda x: window_spread(x, WINDOW))
     gen_sum, real_sum = np.zeros(3), np.zeros(3)
     for i, seg in enumerate(activity_segments(ds, ACTIVITIES.index(activity), prime + steps)):
         s = SyntheticStream(gen, activity, seed=i, sampling=SamplingOptions(sigma_scale=sigma_scale))
         s.prime(seg[:prime])
-        gen_sum += window_spread(np.array([s.next() for _ in range(steps)])) + 0.002
-        real_sum += window_spread(seg[prime:]) + 0.002
+        gen_sum += measure(np.array([s.next() for _ in range(steps)])) + 0.002
+        real_sum += measure(seg[prime:]) + 0.002
     return gen_sum / real_sum if real_sum.any() else None
 
 

@@ -34,3 +34,14 @@ def labelled_windows(xyz: np.ndarray, labels: np.ndarray, length: int, hop: int,
     lab = np.lib.stride_tricks.sliding_window_view(np.asarray(labels, np.int64), length)[idx]
     counts = np.stack([(lab == c).sum(axis=1) for c in range(n_classes)], axis=1)
     return StreamWindows(idx, win, counts.argmax(axis=1), counts.max(axis=1) / length)
+
+
+def window_spread(x: np.ndarray, window: int) -> np.ndarray:
+    """Per-axis std within each non-overlapping ``window`` of ``x`` (n, d), averaged over the
+    windows (the spread of the dynamics, not of a slow wander of the level); zeros when
+    ``x`` is shorter than one window."""
+    x = np.asarray(x, np.float64)
+    n = len(x) // window
+    if n == 0:
+        return np.zeros(x.shape[1:])
+    return x[: n * window].reshape(n, window, *x.shape[1:]).std(axis=1).mean(axis=0)
