@@ -88,6 +88,7 @@ def closed_loop_parity(step_model, flatbuffer: bytes, units, mixtures: int, step
     feeding back a sample drawn from the Keras mixture; return the max abs difference of the
     mixture mean (normalised frame). Non-finite TFLite output counts as infinite error. The
     condition cycles through the activities; a gait clock part, if any, turns at 1.8 Hz."""
+    from sdk.gait import clock_rows
     from sdk.mdn import SamplingOptions, mixture_mean, sample_mixture
     from sdk.runtime import load_interpreter
 
@@ -104,7 +105,8 @@ def closed_loop_parity(step_model, flatbuffer: bytes, units, mixtures: int, step
         if t >= steps // 3:
             cond[0, 1 + (t // 20) % (k - 1)] = 1.0  # cycle through the activities
             if width > k:
-                cond[0, k:] = np.sin(2 * np.pi * 1.8 * t / 50 + np.array([0.0, np.pi / 2]))
+                psi = 2 * np.pi * 1.8 * t / 50
+                cond[0, k:] = clock_rows(np.array([psi]), width - k)[0]
         kout = step_model({"x": x, "cond": cond, **ks}, training=False)
         kout = {n: np.asarray(v) for n, v in kout.items()}
         for name, v in {"x": x, "cond": cond, **ts}.items():
@@ -249,6 +251,7 @@ def generator_metadata(cfg, norm, run: dict, dtype: str, min_runtime: str) -> di
             "covariance": cfg.covariance,
             "window": cfg.window,
             "clock": bool(cfg.clock),
+            "clock_width": cfg.clock_width,
             "reference_samples": cfg.reference,
             "input_noise": cfg.input_noise,
             "drift_noise": cfg.drift_noise,
@@ -362,7 +365,8 @@ def add_block_variant(model_path: str | Path, weights_path: str | Path, out_path
     meta = dict(model.metadata)
     arch, dtype = meta["architecture"], meta["dtype"]
     cfg = GeneratorConfig(lstm_units=tuple(arch["lstm_units"]), dense_units=int(arch["dense_units"]), mixtures=int(arch["mixtures"]),
-                          clock=bool(arch.get("clock", False)), covariance=arch.get("covariance", "diagonal"))
+                          clock=bool(arch.get("clock", False)), covariance=arch.get("covariance", "diagonal"),
+                          stride_clock=int(arch.get("clock_width", 2)) == 4)
     mismatch = f"{weights_path} does not reproduce {model_path} (another model's weights, or another converter); not written"
     try:
         with np.load(weights_path) as w:

@@ -16,7 +16,6 @@ import numpy as np
 import tensorflow as tf
 
 from sdk.activities import ACTIVITIES
-from sdk.gait import CLOCK_WIDTH
 
 from .presets import GeneratorConfig
 
@@ -26,7 +25,7 @@ N_ACT = len(ACTIVITIES)
 
 def cond_width(cfg: GeneratorConfig) -> int:
     """Width of the condition input: the activity one-hot, then the gait clock if any."""
-    return N_ACT + (CLOCK_WIDTH if cfg.clock else 0)
+    return N_ACT + cfg.clock_width
 
 
 def mdn_params_size(mixtures: int, covariance: str = "diagonal") -> int:

@@ -21,6 +21,7 @@ class GeneratorConfig:
     clip_norm: float = 1.0
     epochs: int = 15
     clock: bool = True  # condition on the gait clock (sdk.gait) besides the activity
+    stride_clock: bool = False  # the clock also gives the stride's half phase (which step of the two)
     input_noise: float = 0.0  # std of white Gaussian noise on teacher-forced inputs (normalised units)
     drift_noise: float = 0.0  # std of a slow (1 s) random offset on teacher-forced inputs: teaches mean reversion
     reference: int = 0  # samples of a reference clip of the same person before each window (0: none)
@@ -32,6 +33,13 @@ class GeneratorConfig:
             raise ValueError(f"covariance must be one of {', '.join(COVARIANCES)}, got {self.covariance!r}")
         if not 0.0 <= self.scheduled_sampling <= 1.0:
             raise ValueError(f"scheduled_sampling must be a share in [0, 1], got {self.scheduled_sampling!r}")
+
+    @property
+    def clock_width(self) -> int:
+        """Width of the gait clock part of the condition input (0: no clock)."""
+        from sdk.gait import CLOCK_WIDTH, STRIDE_CLOCK_WIDTH
+
+        return (STRIDE_CLOCK_WIDTH if self.stride_clock else CLOCK_WIDTH) if self.clock else 0
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -36,7 +36,8 @@ class TrainResult:
 
 def prepare_windows(ds: HaptDataset, users, cfg: GeneratorConfig, norm: Normalisation, seed: int, stride=None) -> WindowSet:
     exps = ds.for_users(users).experiments
-    return make_windows(exps, cfg.window, cfg.priming, norm.scale, stride=stride, seed=seed, clock=cfg.clock, rate_hz=ds.rate_hz, reference=cfg.reference)
+    return make_windows(exps, cfg.window, cfg.priming, norm.scale, stride=stride, seed=seed, clock=cfg.clock, rate_hz=ds.rate_hz, reference=cfg.reference,
+                        clock_width=cfg.clock_width or 2)
 
 
 def _nll_eval(model, ws: WindowSet, mixtures: int, batch: int = 256) -> float:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sdk.activities import ACTIVITIES
-from sdk.gait import DYNAMIC, clock_rows, step_phase
+from sdk.gait import CLOCK_WIDTH, DYNAMIC, clock_rows, step_phase
 
 
 def remove_level(xyz: np.ndarray, width: int = 100) -> np.ndarray:
@@ -51,6 +51,7 @@ def make_windows(
     clock: bool = False,
     rate_hz: float = 50.0,
     reference: int = 0,
+    clock_width: int = CLOCK_WIDTH,
     reference_prob: float = 0.75,
 ) -> WindowSet:
     """Cut windows of ``priming + length + 1`` samples, as the SDK sees them.
@@ -77,7 +78,7 @@ def make_windows(
     ins, conds, tgts, labels, users = [], [], [], [], []
     dynamic = np.isin(np.arange(k), [ACTIVITIES.index(a) for a in DYNAMIC])
     for e in experiments:
-        clk = clock_rows(step_phase(e.xyz, rate_hz)[0]) if clock else None
+        clk = clock_rows(step_phase(e.xyz, rate_hz)[0], clock_width) if clock else None
         for s in range(0, len(e.xyz) - span + 1, stride):
             raw = e.xyz[s : s + span]
             z = (raw - raw[:priming].mean(axis=0)) / scale

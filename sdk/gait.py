@@ -3,7 +3,8 @@ generator.
 
 A generator fed back its own samples loses the rhythm of a gait and wanders (DESIGN.md:
 weak periodicity and slow drift are what give generated walking away). The generator is
-therefore conditioned on a *clock*: ``(sin psi, cos psi)`` of the step phase ``psi``. In
+therefore conditioned on a *clock*: ``(sin psi, cos psi)`` of the step phase ``psi`` (a
+*stride clock* adds ``(sin psi/2, cos psi/2)``: which of a stride's two steps). In
 training ``psi`` is read from the real signal (:func:`step_phase`); on the phone it runs at
 the owner's own cadence, measured on their recent released walking (:func:`cadence`), with
 the owner's own step-to-step jitter (:class:`PhaseClock`). Numpy only.
@@ -19,8 +20,11 @@ import numpy as np
 DYNAMIC = ("WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS")
 #: band of plausible step frequencies (Hz) in which the phase is read
 STEP_BAND_HZ = (1.0, 3.0)
-#: width of the clock part of the generator's condition input
+#: width of the clock part of the generator's condition input: (sin psi, cos psi)
 CLOCK_WIDTH = 2
+#: width of a stride clock: (sin psi, cos psi, sin psi/2, cos psi/2), the half phase telling
+#: the two steps of a stride apart (left/right alternation)
+STRIDE_CLOCK_WIDTH = 4
 
 
 def step_phase(xyz: np.ndarray, rate_hz: float = 50.0, band: tuple[float, float] = STEP_BAND_HZ) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +102,10 @@ class PhaseClock:
         tau_s: correlation time of the frequency wander.
     """
 
-    def __init__(self, cadence: Cadence, rate_hz: float, seed, psi0: float = 0.0, tau_s: float = 1.0):
+    def __init__(self, cadence: Cadence, rate_hz: float, seed, psi0: float = 0.0, tau_s: float = 1.0, width: int = CLOCK_WIDTH):
+        if width not in (CLOCK_WIDTH, STRIDE_CLOCK_WIDTH):
+            raise ValueError(f"clock width must be {CLOCK_WIDTH} or {STRIDE_CLOCK_WIDTH}, got {width}")
+        self.width = width
         self.cadence = cadence
         self._rng = np.random.default_rng(seed)
         self._dpsi = 2 * math.pi * cadence.step_hz / rate_hz
@@ -108,19 +115,26 @@ class PhaseClock:
         self._y = 0.0
 
     def rows(self, n: int) -> np.ndarray:
-        """The next ``n`` clock rows ``(sin psi, cos psi)``, (n, 2) float32."""
+        """The next ``n`` clock rows ``(sin psi, cos psi)`` (and ``sin psi/2, cos psi/2`` for
+        a stride clock), (n, width) float32."""
         eps = self._rng.standard_normal(n).tolist()
-        out = np.empty((n, CLOCK_WIDTH), np.float32)
+        out = np.empty((n, self.width), np.float32)
         psi, y, a, b, d = self._psi, self._y, self._a, self._b, self._dpsi
+        stride = self.width == STRIDE_CLOCK_WIDTH
         for i in range(n):
             out[i, 0], out[i, 1] = math.sin(psi), math.cos(psi)
+            if stride:
+                out[i, 2], out[i, 3] = math.sin(0.5 * psi), math.cos(0.5 * psi)
             y = a * y + b * eps[i]
             psi += d * math.exp(y)
-        self._psi, self._y = psi % (2 * math.pi), y
+        self._psi, self._y = psi % ((4 if stride else 2) * math.pi), y
         return out
 
 
-def clock_rows(psi: np.ndarray) -> np.ndarray:
-    """``(sin psi, cos psi)`` rows (n, 2) float32: the clock as training reads it from data."""
-    psi = np.asarray(psi, np.float64)
-    return np.stack([np.sin(psi), np.cos(psi)], axis=1).astype(np.float32)
+def clock_rows(psi: np.ndarray, width: int = CLOCK_WIDTH) -> np.ndarray:
+    """``(sin psi, cos psi)`` rows (n, 2) float32, the clock as training reads it from data;
+    ``width`` 4 adds the half phase ``(sin psi/2, cos psi/2)`` of the *unwrapped* ``psi``
+    (which step of a stride; its parity is arbitrary but holds along a recording)."""
+    psi = np.unwrap(np.asarray(psi, np.float64))
+    cols = [np.sin(psi), np.cos(psi)] + ([np.sin(0.5 * psi), np.cos(0.5 * psi)] if width == STRIDE_CLOCK_WIDTH else [])
+    return np.stack(cols, axis=1).astype(np.float32)

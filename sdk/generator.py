@@ -15,7 +15,7 @@ import numpy as np
 from .activities import activity_index
 from .block import BLOCK_MEMBER, BlockModel, BlockSampler
 from .errors import GeneratorFault, ModelError
-from .gait import CLOCK_WIDTH, DYNAMIC, Cadence, PhaseClock, clock_rows, phase_at_end, step_phase
+from .gait import CLOCK_WIDTH, DYNAMIC, STRIDE_CLOCK_WIDTH, Cadence, PhaseClock, clock_rows, phase_at_end, step_phase
 from .mdn import MixtureSampler, SamplingOptions
 from .runtime import RuntimeInfo, load_model
 
@@ -84,7 +84,9 @@ class Generator:
         self.scale = np.asarray(norm["scale"], dtype=np.float64).reshape(3)
         self.population_level = np.asarray(norm["population_level"], dtype=np.float64).reshape(3)
         self.priming: int = int(norm["priming_samples"])
-        self.clock_width: int = CLOCK_WIDTH if arch.get("clock") else 0
+        self.clock_width: int = int(arch.get("clock_width", CLOCK_WIDTH)) if arch.get("clock") else 0
+        if self.clock_width not in (0, CLOCK_WIDTH, STRIDE_CLOCK_WIDTH):
+            raise ModelError(f"{self.path}: unknown gait clock width {self.clock_width} in the metadata")
         self.reference_samples: int = int(arch.get("reference_samples", 0))
         self.cadences: dict[str, Cadence] = {
             a: Cadence(float(c["step_hz"]), float(c["jitter"])) for a, c in meta.get("cadence", {}).items()
@@ -224,7 +226,7 @@ class SyntheticStream:
                 zr = ((ref - ref.mean(axis=0)) / g.scale)[:-1]
                 cond[:] = self._cover_cond
                 if self.cadence is not None:
-                    cond[:, len(self.cover) :] = clock_rows(step_phase(ref, g.rate_hz)[0])[1:]
+                    cond[:, len(self.cover) :] = clock_rows(step_phase(ref, g.rate_hz)[0], g.clock_width)[1:]
             for row, c in zip(zr, cond):
                 _, self.state = g.step(row, c, self.state)
         if self.cadence is not None:
@@ -232,7 +234,9 @@ class SyntheticStream:
             rng = np.random.default_rng(self._seed + [1])
             if psi0 is None:
                 psi0 = float(rng.uniform(0, 2 * np.pi))
-            self._clock = PhaseClock(self.cadence, g.rate_hz, rng, psi0 + 2 * np.pi * self.cadence.step_hz / g.rate_hz)
+            if g.clock_width == STRIDE_CLOCK_WIDTH:  # which step of the stride comes next: a seeded guess
+                psi0 += 2 * np.pi * int(rng.integers(2))
+            self._clock = PhaseClock(self.cadence, g.rate_hz, rng, psi0 + 2 * np.pi * self.cadence.step_hz / g.rate_hz, width=g.clock_width)
             self._cond_buf = []
         ctx = ctx[-g.priming :]
         self._ahead, self._ahead_i = np.empty((0, 3)), 0
@@ -254,7 +258,9 @@ class SyntheticStream:
         if self.cadence is not None:
             if self._clock is None:  # never primed: start at a seeded phase
                 rng = np.random.default_rng(self._seed + [1])
-                self._clock = PhaseClock(self.cadence, self.generator.rate_hz, rng, float(rng.uniform(0, 2 * np.pi)))
+                width = self.generator.clock_width
+                turns = 2 if width == STRIDE_CLOCK_WIDTH else 1  # a stride clock runs over two steps
+                self._clock = PhaseClock(self.cadence, self.generator.rate_hz, rng, float(rng.uniform(0, 2 * np.pi * turns)), width=width)
             rows[:, len(self.cover) :] = self._clock.rows(k)
         return rows
 
