@@ -100,7 +100,8 @@ def cmd_train(args) -> int:
 
     from .dp import dp_config_from_args
 
-    cfg = get_preset(args.preset, epochs=args.epochs, batch_size=args.batch_size, covariance=args.covariance)
+    cfg = get_preset(args.preset, epochs=args.epochs, batch_size=args.batch_size, covariance=args.covariance,
+                     stride_clock=args.stride_clock, scheduled_sampling=args.scheduled_sampling)
     dp = dp_config_from_args(args)
     strategy = "mirrored" if args.replicas > 1 and args.strategy == "default" else args.strategy
     ds = load_hapt(args.data)
@@ -296,6 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=None)
     t.add_argument("--covariance", choices=("diagonal", "full"), default=None,
                    help="mixture components: per-axis variances, or a full 3x3 covariance each (default: the preset's)")
+    t.add_argument("--stride-clock", action=argparse.BooleanOptionalAction, default=None,
+                   help="the gait clock also tells the two steps of a stride apart (default: the preset's)")
+    t.add_argument("--scheduled-sampling", type=float, default=None, metavar="SHARE",
+                   help="share of teacher-forced inputs replaced by the model's own one-step samples (default: the preset's, 0)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that passes this time")
     t.add_argument("--out", required=True, help="run folder (rerunning resumes from its checkpoints)")

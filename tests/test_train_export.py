@@ -127,10 +127,13 @@ def test_cli_train_and_export_tiny(tmp_path, hapt_root):
     data.mkdir(parents=True)
     for name in ("labels.txt", "acc_exp01_user01.txt", "acc_exp03_user02.txt", "acc_exp05_user03.txt", "acc_exp07_user04.txt"):
         (data / name).symlink_to(hapt_root / "RawData" / name)
-    assert main(["train", "--data", str(data.parent), "--preset", "tiny", "--epochs", "1", "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    assert main(["train", "--data", str(data.parent), "--preset", "tiny", "--epochs", "1", "--out", str(tmp_path / "run"), "--no-progress",
+                 "--covariance", "full", "--stride-clock", "--scheduled-sampling", "0.3"]) == 0
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "exp"), "--dtype", "int8", "--data", str(data.parent)]) == 0
     g = Generator(tmp_path / "exp" / "generator_int8.tflite")
     assert g.metadata["architecture"]["preset"] == "tiny"
+    assert g.covariance == "full" and g.clock_width == 4
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["config"]["scheduled_sampling"] == 0.3
     sampling = g.metadata["sampling"]
     assert sampling["calibrated_on_users"] == json.loads((tmp_path / "run" / "run.json").read_text())["split"]["val"]
     assert set(sampling["sigma_scale"]) <= set(g.activities) and sampling["sigma_scale"]
