@@ -147,6 +147,16 @@ def cmd_add_block(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    _quiet_tf()
+    from .export import calibrate_file
+    from .hapt import load_hapt
+
+    sampling = calibrate_file(args.model, load_hapt(args.data), args.out)
+    print(json.dumps({"path": args.out or args.model, **sampling}, indent=2))
+    return 0
+
+
 def cmd_model_info(args) -> int:
     from sdk.model_file import read_model
 
@@ -336,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", default=None, help="where to write (default: replace the file)")
     e.add_argument("--block", type=int, default=None, help="samples per call (default 10)")
     e.set_defaults(func=cmd_add_block)
+
+    e = sub.add_parser("calibrate", help="recalibrate a generator file's sampling sigma scales on its training and validation users")
+    e.add_argument("model", help="generator .tflite written by 'sensegen export'")
+    e.add_argument("--data", default=None, help=_DATA_HELP)
+    e.add_argument("--out", default=None, help="where to write (default: replace the file)")
+    e.set_defaults(func=cmd_calibrate)
 
     d = sub.add_parser("train-detector", help="train and export the activity detector (user-disjoint split)")
     d.add_argument("--data", default=None, help=_DATA_HELP)

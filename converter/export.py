@@ -291,7 +291,8 @@ def export_generator(
     Each file also holds a block variant of ``block`` steps per call (``0``: none).
 
     With ``calibration_data`` (a ``HaptDataset``), each file's per-activity sampling sigma
-    scale is calibrated on the run's *validation* users and recorded in its metadata.
+    scale is calibrated on the run's training and validation users (``calibrate_file``) and
+    recorded in its metadata.
 
     Raises:
         ExportError: a converted file (or its block variant) fails parity or needs a runtime
@@ -323,25 +324,40 @@ def export_generator(
         path = out / f"{name}_{dtype}.tflite"
         path.write_bytes(pack_model(flat, meta, members))
         if calibration_data is not None:
-            from sdk.generator import Generator
-
-            from .calibrate import calibrate_sigma_scales
-
-            val_users = run["split"]["val"]
-            table = calibrate_sigma_scales(Generator(path), calibration_data.for_users(val_users))
-            meta["sampling"] = {
-                "sigma_scale": {k: v["sigma_scale"] for k, v in table.items()},
-                "spread_ratio_after": {k: v["spread_ratio"] for k, v in table.items()},
-                "calibrated_on_users": val_users,
-                "method": "per activity, the sigma scale, then per axis, whose generated within-window (2.56 s) std best matches real data (converter/calibrate.py)",
-            }
-            path.write_bytes(pack_model(flat, meta, members))
+            calibrate_file(path, calibration_data)
         log.info("wrote %s (%d bytes, min runtime %s, parity %.2g)", path, path.stat().st_size, mrv, err)
         results.append(ExportedModel(path, dtype, path.stat().st_size, mrv, err, block,
                                      block_info["parity"]["max_abs_error"] if block_info else None))
     np.savez(out / f"{name}_weights.npz", **numpy_weights(seq, cfg), units=np.asarray(cfg.lstm_units), mixtures=cfg.mixtures)
     (out / f"{name}_export.json").write_text(json.dumps([r.__dict__ | {"path": str(r.path)} for r in results], indent=2))
     return results
+
+
+def calibrate_file(model_path: str | Path, data, out_path: str | Path | None = None) -> dict:
+    """Calibrate a generator file's per-activity sampling sigma scales (``converter.calibrate``)
+    on the training and validation users of its own split, read from ``data`` (a
+    ``HaptDataset``), and write them into its metadata; returns the ``sampling`` entry.
+    Test users are never read. Everything else in the file is kept byte for byte."""
+    from sdk.generator import GENERATOR_FORMAT, Generator
+    from sdk.model_file import read_model
+
+    from .calibrate import calibrate_sigma_scales
+
+    model = read_model(model_path, expect_format=GENERATOR_FORMAT)
+    meta = dict(model.metadata)
+    split = meta["training"]["split_users"]
+    users = sorted(set(split["train"]) | set(split["val"]))
+    table = calibrate_sigma_scales(Generator(model_path), data.for_users(users))
+    meta["sampling"] = {
+        "sigma_scale": {k: v["sigma_scale"] for k, v in table.items()},
+        "spread_ratio_after": {k: v["spread_ratio"] for k, v in table.items()},
+        "calibrated_on_users": users,
+        "method": "per activity, the sigma scale, then per axis, whose generated spread best matches real data: within-window "
+        "(2.56 s) std for static postures, mean |step| for dynamic activities (converter/calibrate.py)",
+    }
+    out = Path(out_path) if out_path is not None else Path(model_path)
+    out.write_bytes(pack_model(model.flatbuffer, meta, model.members))
+    return meta["sampling"]
 
 
 def add_block_variant(model_path: str | Path, weights_path: str | Path, out_path: str | Path | None = None, block: int = BLOCK_STEPS) -> ExportedModel:

@@ -135,10 +135,19 @@ def test_cli_train_and_export_tiny(tmp_path, hapt_root):
     assert g.covariance == "full" and g.clock_width == 4
     assert json.loads((tmp_path / "run" / "run.json").read_text())["config"]["scheduled_sampling"] == 0.3
     sampling = g.metadata["sampling"]
-    assert sampling["calibrated_on_users"] == json.loads((tmp_path / "run" / "run.json").read_text())["split"]["val"]
+    split = json.loads((tmp_path / "run" / "run.json").read_text())["split"]
+    assert sampling["calibrated_on_users"] == sorted(split["train"] + split["val"])  # never the test users
+    assert not set(sampling["calibrated_on_users"]) & set(split["test"])
     assert set(sampling["sigma_scale"]) <= set(g.activities) and sampling["sigma_scale"]
     want = sampling["sigma_scale"].get("WALKING", 1.0)  # one factor, or one per axis
     assert g.sigma_scale("WALKING") == (tuple(want) if isinstance(want, list) else want)
+    # recalibrating an exported file changes its sampling metadata only
+    src = tmp_path / "exp" / "generator_int8.tflite"
+    assert main(["calibrate", str(src), "--data", str(data.parent), "--out", str(tmp_path / "cal.tflite")]) == 0
+    before, after = read_model(src), read_model(tmp_path / "cal.tflite")
+    assert after.flatbuffer == before.flatbuffer and after.members == before.members
+    assert after.metadata["sampling"] == sampling
+    assert {k: v for k, v in after.metadata.items() if k != "sampling"} == {k: v for k, v in before.metadata.items() if k != "sampling"}
 
 
 def test_reference_windows_come_from_the_same_recording_and_activity_without_overlap(hapt_root):
