@@ -152,7 +152,7 @@ def cmd_calibrate(args) -> int:
     from .export import calibrate_file
     from .hapt import load_hapt
 
-    sampling = calibrate_file(args.model, load_hapt(args.data), args.out)
+    sampling = calibrate_file(args.model, load_hapt(args.data), args.out, activities=args.activities)
     print(json.dumps({"path": args.out or args.model, **sampling}, indent=2))
     return 0
 
@@ -351,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("model", help="generator .tflite written by 'sensegen export'")
     e.add_argument("--data", default=None, help=_DATA_HELP)
     e.add_argument("--out", default=None, help="where to write (default: replace the file)")
+    e.add_argument("--activities", nargs="+", default=None, help="only these activities (default: all six)")
     e.set_defaults(func=cmd_calibrate)
 
     d = sub.add_parser("train-detector", help="train and export the activity detector (user-disjoint split)")

@@ -333,11 +333,12 @@ def export_generator(
     return results
 
 
-def calibrate_file(model_path: str | Path, data, out_path: str | Path | None = None) -> dict:
+def calibrate_file(model_path: str | Path, data, out_path: str | Path | None = None, activities=None) -> dict:
     """Calibrate a generator file's per-activity sampling sigma scales (``converter.calibrate``)
     on the training and validation users of its own split, read from ``data`` (a
     ``HaptDataset``), and write them into its metadata; returns the ``sampling`` entry.
-    Test users are never read. Everything else in the file is kept byte for byte."""
+    ``activities``: only these (the others keep their values and provenance). Test users are
+    never read. Everything else in the file is kept byte for byte."""
     from sdk.generator import GENERATOR_FORMAT, Generator
     from sdk.model_file import read_model
 
@@ -347,17 +348,26 @@ def calibrate_file(model_path: str | Path, data, out_path: str | Path | None = N
     meta = dict(model.metadata)
     split = meta["training"]["split_users"]
     users = sorted(set(split["train"]) | set(split["val"]))
-    table = calibrate_sigma_scales(Generator(model_path), data.for_users(users))
+    names = ACTIVITIES[1:] if activities is None else tuple(a.strip().upper() for a in activities)
+    table = calibrate_sigma_scales(Generator(model_path), data.for_users(users), activities=names)
+    old = meta.get("sampling", {}) if activities is not None else {}
+    kept = {k for k in old.get("sigma_scale", {}) if k not in table}
     meta["sampling"] = {
-        "sigma_scale": {k: v["sigma_scale"] for k, v in table.items()},
-        "spread_ratio_after": {k: v["spread_ratio"] for k, v in table.items()},
-        "calibrated_on_users": users,
+        "sigma_scale": {k: old["sigma_scale"][k] for k in kept} | {k: v["sigma_scale"] for k, v in table.items()},
+        "spread_ratio_after": {k: old.get("spread_ratio_after", {}).get(k) for k in kept} | {k: v["spread_ratio"] for k, v in table.items()},
+        "calibrated_on_users": {k: _provenance(old.get("calibrated_on_users"), k) for k in kept} | {k: users for k in table},
         "method": "per activity, the sigma scale, then per axis, whose generated spread best matches real data: within-window "
-        "(2.56 s) std for static postures, mean |step| for dynamic activities (converter/calibrate.py)",
+        "(2.56 s) std for static postures, std over 5 s for walking and stairs (converter/calibrate.py)",
     }
     out = Path(out_path) if out_path is not None else Path(model_path)
     out.write_bytes(pack_model(model.flatbuffer, meta, model.members))
     return meta["sampling"]
+
+
+def _provenance(users, activity: str):
+    """The users an activity was calibrated on, from a per-activity table or one list (files
+    exported before per-activity calibration)."""
+    return users.get(activity) if isinstance(users, dict) else users
 
 
 def add_block_variant(model_path: str | Path, weights_path: str | Path, out_path: str | Path | None = None, block: int = BLOCK_STEPS) -> ExportedModel:

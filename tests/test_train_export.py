@@ -136,8 +136,9 @@ def test_cli_train_and_export_tiny(tmp_path, hapt_root):
     assert json.loads((tmp_path / "run" / "run.json").read_text())["config"]["scheduled_sampling"] == 0.3
     sampling = g.metadata["sampling"]
     split = json.loads((tmp_path / "run" / "run.json").read_text())["split"]
-    assert sampling["calibrated_on_users"] == sorted(split["train"] + split["val"])  # never the test users
-    assert not set(sampling["calibrated_on_users"]) & set(split["test"])
+    users = sampling["calibrated_on_users"]
+    assert set(users) == set(sampling["sigma_scale"])
+    assert all(u == sorted(split["train"] + split["val"]) and not set(u) & set(split["test"]) for u in users.values())
     assert set(sampling["sigma_scale"]) <= set(g.activities) and sampling["sigma_scale"]
     want = sampling["sigma_scale"].get("WALKING", 1.0)  # one factor, or one per axis
     assert g.sigma_scale("WALKING") == (tuple(want) if isinstance(want, list) else want)
@@ -147,6 +148,14 @@ def test_cli_train_and_export_tiny(tmp_path, hapt_root):
     before, after = read_model(src), read_model(tmp_path / "cal.tflite")
     assert after.flatbuffer == before.flatbuffer and after.members == before.members
     assert after.metadata["sampling"] == sampling
+    # one activity only: the others keep their values and provenance (here: a file calibrated before)
+    meta = json.loads(json.dumps(before.metadata))
+    meta["sampling"]["sigma_scale"]["WALKING"], meta["sampling"]["calibrated_on_users"] = 0.5, [1]
+    (tmp_path / "older.tflite").write_bytes(pack_model(before.flatbuffer, meta, before.members))
+    assert main(["calibrate", str(tmp_path / "older.tflite"), "--data", str(data.parent), "--activities", "sitting"]) == 0
+    sit = read_model(tmp_path / "older.tflite").metadata["sampling"]
+    assert sit["sigma_scale"]["WALKING"] == 0.5 and sit["calibrated_on_users"]["WALKING"] == [1]
+    assert sit["sigma_scale"]["SITTING"] == sampling["sigma_scale"]["SITTING"] and sit["calibrated_on_users"]["SITTING"] != [1]
     assert {k: v for k, v in after.metadata.items() if k != "sampling"} == {k: v for k, v in before.metadata.items() if k != "sampling"}
 
 
