@@ -109,14 +109,17 @@ class PhaseClock:
 
     def rows(self, n: int) -> np.ndarray:
         """The next ``n`` clock rows ``(sin psi, cos psi)``, (n, 2) float32."""
-        eps = self._rng.standard_normal(n).tolist()
-        out = np.empty((n, CLOCK_WIDTH), np.float32)
         psi, y, a, b, d = self._psi, self._y, self._a, self._b, self._dpsi
-        for i in range(n):
-            out[i, 0], out[i, 1] = math.sin(psi), math.cos(psi)
-            y = a * y + b * eps[i]
-            psi += d * math.exp(y)
+        sin, cos, exp = math.sin, math.cos, math.exp
+        phases = []
+        for e in self._rng.standard_normal(n).tolist():  # the recurrence is sequential: plain floats
+            phases.append(psi)
+            y = a * y + b * e
+            psi += d * exp(y)
         self._psi, self._y = psi % (2 * math.pi), y
+        out = np.empty((n, CLOCK_WIDTH), np.float32)
+        out[:, 0] = [sin(p) for p in phases]  # math.sin/cos as before, so the rows keep their bits
+        out[:, 1] = [cos(p) for p in phases]
         return out
 
 
