@@ -195,6 +195,10 @@ class DetectorSource(SensitivitySource):
         with self._lock:
             return self._intervals.contains(t)
 
+    def _sensitive_mask(self, ts: list[float]) -> list[bool]:
+        with self._lock:
+            return self._intervals.mask(ts)
+
     def finish(self) -> None:
         """Classify the stream's tail and close what is pending: a run of sensitive windows
         too short to enter a segment counts as sensitive (fail closed)."""
