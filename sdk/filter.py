@@ -433,14 +433,17 @@ class PrivacyFilter:
         """Whether each sample (increasing times) must be replaced: any source says so, a
         source fails (fail closed), or a fault span covers it."""
         n = len(ts)
-        sens = [False] * n
+        sens = None
         for src, query in self._queries:
             if query is not None:
                 try:
-                    sens = [a or b for a, b in zip(sens, query(ts))]
+                    mask = query(ts)
+                    sens = mask if sens is None else [a or b for a, b in zip(sens, mask)]
                     continue
                 except Exception:  # ask it one sample at a time below: faults are recorded there
                     pass
+            if sens is None:
+                sens = [False] * n
             for i in range(n):
                 if sens[i]:
                     continue
@@ -449,6 +452,8 @@ class PrivacyFilter:
                 except Exception as exc:  # fail closed
                     self._fault(f"sensitivity source {type(src).__name__} failed: {exc!r}")
                     sens[i] = True
+        if sens is None:
+            sens = [False] * n
         if self._fault_spans:
             sens = [a or b for a, b in zip(sens, self._fault_spans.mask(ts))]
         return sens
@@ -459,18 +464,17 @@ class PrivacyFilter:
         while pending:
             ts, xs = pending[0]
             h = self._head
-            if ts[-1] <= until:
+            if ts[-1] <= until:  # the whole chunk
                 pending.popleft()
                 self._head = 0
-                k = len(ts)
-            else:
-                k = bisect_right(ts, until, h)
-                self._head = k
+                parts_t.append(ts[h:] if h else ts)
+                parts_x.append(xs[h:] if h else xs)
+                continue
+            k = self._head = bisect_right(ts, until, h)
             if k > h:
-                parts_t.append(ts[h:k] if h or k < len(ts) else ts)
+                parts_t.append(ts[h:k])
                 parts_x.append(xs[h:k])
-            if k < len(ts):
-                break
+            break
         if not parts_t:
             return None
         if len(parts_t) == 1:
@@ -494,48 +498,44 @@ class PrivacyFilter:
         n = len(ts)
         sens = self._sensitive(ts)
         replaced = np.zeros(n, bool)
-        real = np.ones(n, bool)  # released as the real input sample itself (no crossfade): the bank may keep it
+        real = [True] * n  # released as the real input sample itself (no crossfade): the bank may keep it
         decoys = self._decoys
-        i = kept = 0  # y[:kept] is in the history already
+        i = kept = 0  # y[:kept] went to the history and the bank already
         while i < n:
             s = sens[i]
-            if s or (decoys is not None and decoys.decoy_next):
+            rep = s or (decoys is not None and decoys.decoy_next)
+            if rep:
                 j = i + 1
                 while s and j < n and sens[j]:
                     j += 1
-                if not self._in_segment and i > kept:  # a segment is primed on everything released before it
-                    self._remember(y[kept:i])
+                if not self._in_segment and i > kept:  # a segment sees everything released before it
+                    self._hand_over(ts, y, real, kept, i)
                     kept = i
                 y[i:j] = self._synthetic(j - i)
                 replaced[i:j] = True
-                real[i:j] = False
+                real[i:j] = [False] * (j - i)
                 self._n_replaced += j - i
             else:
                 j = i + 1
                 if decoys is None or not (self._in_segment or self._crossfade_left):
                     while j < n and not sens[j]:
                         j += 1
-                blended = self._crossfade(y, i, j)
-                real[i : i + blended] = False
+                if self._in_segment or self._crossfade_left:
+                    blended = self._crossfade(y, i, j)
+                    real[i : i + blended] = [False] * blended
             if decoys is not None:
                 for k in range(i, j):
                     try:
-                        decoys.released(ts[k], y[k], bool(replaced[k]), sens[k])
+                        decoys.released(ts[k], y[k], rep, sens[k])
                     except Exception as exc:  # decoys are optional: stop them, keep filtering
                         self._fault(f"decoys stopped: {exc!r}")
                         self._decoys = decoys = None
                         break
-                    if not replaced[k] and decoys.decoy_next and k + 1 < j:
+                    if not rep and decoys.decoy_next and k + 1 < j:
                         j = k + 1  # a decoy starts with the next sample
                         break
             i = j
-        self._remember(y[kept:])
-        if self.bank is not None:
-            try:
-                self.bank.add_released(ts, y, real)
-            except Exception as exc:  # the bank only ever sees released data: failing it risks nothing
-                self._fault(f"cover bank failed, turned off: {exc!r}")
-                self.bank = None
+        self._hand_over(ts, y, real, kept, n)
         self._n_out += n
         self._unpruned += n
         if self._unpruned >= _PRUNE_EVERY or until == np.inf:  # pruning is only housekeeping
@@ -557,10 +557,21 @@ class PrivacyFilter:
                 self._fault(f"on_release callback raised on {len(block)} samples (returned, not retried): {exc!r}")
         return block
 
+    def _hand_over(self, ts: list[float], y: np.ndarray, real: list[bool], a: int, b: int) -> None:
+        """Released samples ``a:b`` go to the history and the cover bank (before a segment
+        starts, so that it sees everything released before it, however the stream was cut)."""
+        if b <= a:
+            return
+        self._remember(y[a:b])
+        if self.bank is not None:
+            try:
+                self.bank.add_released(ts[a:b] if a or b < len(ts) else ts, y[a:b], real[a:b] if a or b < len(ts) else real)
+            except Exception as exc:  # the bank only ever sees released data: failing it risks nothing
+                self._fault(f"cover bank failed, turned off: {exc!r}")
+                self.bank = None
+
     def _remember(self, y: np.ndarray) -> None:
         """Keep the latest ``priming`` released values (the context of the next segment)."""
-        if not len(y):
-            return
         self._history.append(y)
         self._n_history += len(y)
         while self._n_history - len(self._history[0]) >= self.generator.priming:
