@@ -143,6 +143,7 @@ class BlockSampler:
             )
         except Exception as exc:  # any interpreter failure is a generator fault
             raise GeneratorFault(f"generator block failed: {exc!r}") from exc
-        if not (np.isfinite(z).all() and np.isfinite(packed).all()):
+        # all finite <=> the float64 sum is finite (float32 values cannot overflow it)
+        if not np.isfinite(np.add.reduce(z, axis=None, dtype=np.float64) + np.add.reduce(packed, axis=None, dtype=np.float64)):
             raise GeneratorFault("generator produced non-finite values")
         return z.astype(np.float64), packed

@@ -378,7 +378,11 @@ class PrivacyFilter:
     def _validate(self, t, xyz) -> tuple[np.ndarray, np.ndarray]:
         ts, xs = as_sample_block(t, xyz)
         if len(ts):
-            self._check_times(ts.tolist())
+            d = np.diff(ts, prepend=self._last_t)  # the intervals, as the loop of _check_times takes them
+            if np.isfinite(ts).all() and (d > 0).all():
+                self._check_times(ts.tolist(), d.tolist())
+            else:
+                self._check_times(ts.tolist())  # raises on the first bad timestamp
         return ts, xs
 
     def _check_time(self, t: float) -> None:
@@ -390,17 +394,19 @@ class PrivacyFilter:
         else:
             self._check_times([t])
 
-    def _check_times(self, times: list[float]) -> None:
+    def _check_times(self, times: list[float], dts: list[float] | None = None) -> None:
         """Finite, strictly increasing, at the model's rate (median of recent intervals);
-        gaps are counted and logged. Raises before changing any state."""
-        prev, dts = self._last_t, []
-        for ti in times:
-            if not math.isfinite(ti):
-                raise TimestampError(f"timestamps must be finite, got {ti!r}")
-            if ti <= prev:
-                raise TimestampError(f"timestamp {ti!r} is not after the previous one {prev!r}")
-            dts.append(ti - prev)
-            prev = ti
+        gaps are counted and logged. Raises before changing any state. ``dts``: the
+        intervals, when the caller has checked that the times are finite and increasing."""
+        if dts is None:
+            prev, dts = self._last_t, []
+            for ti in times:
+                if not math.isfinite(ti):
+                    raise TimestampError(f"timestamps must be finite, got {ti!r}")
+                if ti <= prev:
+                    raise TimestampError(f"timestamp {ti!r} is not after the previous one {prev!r}")
+                dts.append(ti - prev)
+                prev = ti
         regular = [d for d in dts if d <= self._gap]
         if self._since_rate_check + len(regular) >= 25:
             recent = (list(self._dts) + regular)[-50:]
