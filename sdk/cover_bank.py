@@ -127,6 +127,9 @@ class CoverBank:
             return
         if n == 0:
             return
+        if not any(real):  # a replaced block: the run ends, nothing to look at
+            self._break_run()
+            return
         tt = np.asarray(t, np.float64)
         ok = np.asarray(real, bool)
         # cont[i]: sample i continues the run of real samples before it (no gap in between)
