@@ -171,7 +171,7 @@ class PrivacyFilter:
             check_source(src)
         # sources that look at the input (the others keep the base class's no-op observe), and
         # each source's batch form of is_sensitive, if it has one (``sensitivity.batch_query``)
-        self._observers = [s for s in self.sources if getattr(type(s), "observe", None) is not SensitivitySource.observe]
+        self._observers = [s for s in self.sources if getattr(s.observe, "__func__", None) is not SensitivitySource.observe]
         self._queries = [(s, batch_query(s)) for s in self.sources]
         self.cover = _resolve_cover(self.options.cover, self.sources)
         self.generator.one_hot(self.cover)  # validates the name
