@@ -118,9 +118,20 @@ class BlockSampler:
         Raises:
             GeneratorFault: the interpreter failed or returned non-finite values.
         """
+        z, packed = self.draw_packed(last_z, self.model.pack(state, drift), cond)
+        state, drift = self.model.unpack(packed)
+        return z, state, drift
+
+    def draw_packed(self, last_z: np.ndarray, packed: np.ndarray, cond: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``draw`` with the state and drift mean packed as ``BlockModel.pack`` does (a stream
+        keeps them packed from one block to the next): returns the samples and the new packed
+        state.
+
+        Raises:
+            GeneratorFault: the interpreter failed or returned non-finite values.
+        """
         m = self.model
         uniform, normal = self._noise()
-        packed = m.pack(state, drift)
         try:
             z, packed = m.run(
                 np.asarray(last_z, np.float32).reshape(1, 3),
@@ -132,7 +143,7 @@ class BlockSampler:
             )
         except Exception as exc:  # any interpreter failure is a generator fault
             raise GeneratorFault(f"generator block failed: {exc!r}") from exc
-        if not (np.isfinite(z).all() and np.isfinite(packed).all()):
+        # all finite <=> the float64 sum is finite (float32 values cannot overflow it)
+        if not np.isfinite(np.add.reduce(z, axis=None, dtype=np.float64) + np.add.reduce(packed, axis=None, dtype=np.float64)):
             raise GeneratorFault("generator produced non-finite values")
-        state, drift = m.unpack(packed)
-        return z.astype(np.float64), state, drift
+        return z.astype(np.float64), packed

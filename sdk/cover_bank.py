@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .detector import windows_ending
 from .errors import SenseGenError
 from .gait import Cadence, cadence
 
@@ -85,6 +86,9 @@ class CoverBank:
         self.detector = detector
         self._cover_index = list(detector.classes).index(cover)
         self._window, self._hop = int(detector.window), int(detector.hop)
+        # released real samples are looked at in batches of this many (the detector costs far
+        # less per window in a batch); whatever reads the bank first catches up (``_catch_up``)
+        self._batch = max(self._hop, 4 * self._window)
         self._capacity = int(round(self.options.capacity_s * self.rate_hz))
         self._max_dt = 1.5 / self.rate_hz
         self.clear()
@@ -95,63 +99,77 @@ class CoverBank:
         """Forget everything (the store and the run being classified)."""
         self._runs: list[np.ndarray] = []  # contiguous clips, oldest first
         self._stored = 0
-        self._pending_t: list[np.ndarray] = []  # released real samples not looked at yet (less than a hop)
+        self._pending_t: list[float] = []  # released real samples not looked at yet (less than a hop)
         self._pending_x: list[np.ndarray] = []
-        self._pending_n = 0
-        self._last_t = -np.inf
         self._reset_run()
         self._cadence: Cadence | None = None
         self._cadence_stale = True
 
-    def add_released(self, t: np.ndarray, xyz: np.ndarray, real: np.ndarray) -> None:
-        """Offer a released block: ``t`` (n,), ``xyz`` (n, 3) and ``real`` (n,) bool, True
-        where the released sample is the real input sample itself (not synthetic, not a
-        crossfade). Only windows made wholly of one run of real samples are classified (or
-        their result read from the ``DetectorSource``, see ``windows``) and possibly kept.
-        Samples are looked at a hop at a time, so one-sample blocks cost little."""
-        n = len(real)
-        if n == 0:
-            return
-        if n == 1:  # the per-sample push: no numpy work unless a hop is complete
+    def add_released(self, t, xyz: np.ndarray, real) -> None:
+        """Offer a released block: ``t`` (n,) times, ``xyz`` (n, 3) and ``real`` (n,) bools,
+        True where the released sample is the real input sample itself (not synthetic, not
+        a crossfade). Only windows made wholly of one run of real samples (no gap) are
+        classified (or their result read from the ``DetectorSource``, see ``windows``) and
+        possibly kept; the windows tile each run from its first sample, so how the stream
+        was cut into blocks does not matter. Samples are looked at a few windows at a
+        time, and before anything reads the bank, so one-sample blocks cost a few list
+        operations. ``xyz`` is not copied: the caller
+        must not change it afterwards."""
+        n = len(t)
+        if n == 1:  # the per-sample push: a few list operations unless a hop is complete
             if not real[0]:
                 self._break_run()
                 return
             t0 = float(t[0])
             if t0 - self._last_t > self._max_dt:
                 self._break_run()
-            self._queue(np.asarray(t, np.float64), np.asarray(xyz, np.float64).reshape(1, 3))
+            self._queue([t0], xyz)
             return
-        real = np.asarray(real, bool)
-        edges = np.flatnonzero(np.diff(np.r_[0, real.astype(np.int8), 0]))
-        if not real[0]:
+        if n == 0:
+            return
+        if not any(real):  # a replaced block: the run ends, nothing to look at
             self._break_run()
-        for a, b in zip(edges[::2], edges[1::2]):
-            if a > 0 or float(t[a]) - self._last_t > self._max_dt:
-                self._break_run()
-            self._queue(np.asarray(t[a:b], np.float64), np.asarray(xyz[a:b], np.float64))
-            if b < n:
-                self._break_run()
+            return
+        tt = np.asarray(t, np.float64)
+        ok = np.asarray(real, bool)
+        # cont[i]: sample i continues the run of real samples before it (no gap in between)
+        cont = np.empty(n, bool)
+        cont[0] = ok[0] and float(tt[0]) - self._last_t <= self._max_dt
+        cont[1:] = ok[1:] & ok[:-1] & (np.diff(tt) <= self._max_dt)
+        bounds = np.flatnonzero(~cont).tolist() + [n]
+        if bounds[0] > 0:
+            self._queue(tt[: bounds[0]].tolist(), xyz[: bounds[0]])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            self._break_run()
+            if ok[a]:  # a run of real samples starts at a (a sample that is not real stands alone)
+                self._queue(tt[a:b].tolist(), xyz[a:b])
 
-    def _queue(self, t: np.ndarray, x: np.ndarray) -> None:
-        self._pending_t.append(t)
+    def _queue(self, t: list[float], x: np.ndarray) -> None:
+        self._pending_t += t
         self._pending_x.append(x)
-        self._pending_n += len(t)
-        self._last_t = float(t[-1])
-        if self._pending_n >= self._hop:
+        self._last_t = t[-1]
+        self._live = True
+        if len(self._pending_t) >= self._batch:
             self._flush()
 
+    def _catch_up(self) -> None:
+        """Judge the complete windows of what was released so far (before the bank is read)."""
+        self._flush()
+
     def _flush(self) -> None:
-        if self._pending_n:
-            t, x = np.concatenate(self._pending_t), np.concatenate(self._pending_x)
-            self._pending_t, self._pending_x, self._pending_n = [], [], 0
+        if self._pending_t:
+            t, x = np.array(self._pending_t, np.float64), np.concatenate(self._pending_x)
+            self._pending_t, self._pending_x = [], []
             self._extend(t, x)
 
     def _break_run(self) -> None:
         """The run of real samples ends: look at what is pending, then start afresh."""
-        self._flush()
-        self._reset_run()
+        if self._live:
+            self._flush()
+            self._reset_run()
 
     def _reset_run(self) -> None:
+        self._live = False  # nothing of a run is held: pending, run buffer and times as reset
         self._run_t, self._run_x = np.empty(0), np.empty((0, 3))
         self._run_start_t = np.inf
         self._judged_t = -np.inf  # end time of the newest window judged in this run
@@ -168,21 +186,18 @@ class CoverBank:
             lo, hi = int(np.searchsorted(rt, max(t0, np.nextafter(self._kept_t, np.inf)))), int(np.searchsorted(rt, t1, "right"))
             self._store(rx[lo:hi], extend=t0 - self._kept_t <= self._max_dt)  # overlapping or side by side
             self._kept_t = t1
+        # keep at least two windows; drop whole windows only, so rt[0] stays on the run's tiling
         keep = max(0, len(rt) - 2 * self._window)
+        keep -= keep % self._window
         self._run_t, self._run_x = rt[keep:], rx[keep:]
 
     def _windows_in(self, rt: np.ndarray, rx: np.ndarray):
         """(start, end, probs) of the windows not judged yet that lie inside the run."""
         w = self._window
         if self.windows is not None:  # the detector source's results for windows of released real samples
-            found = []
-            for r in reversed(self.windows):  # newest first; stop at what was judged already
-                if r.t_end <= self._judged_t:
-                    break
-                if r.t_start >= self._run_start_t and r.t_end <= rt[-1] and r.t_start >= rt[0]:
-                    found.append((r.t_start, r.t_end, r.probs))
+            first = max(self._run_start_t, float(rt[0]))
+            found = [(r.t_start, r.t_end, r.probs) for r in windows_ending(self.windows, float(rt[-1]), self._judged_t) if r.t_start >= first]
             if found or len(rt) < w + self._hop:  # a source window inside the run is due within a hop
-                found.reverse()
                 self._judged_t = max([self._judged_t] + [f[1] for f in found])
                 return found
         # no source result (none, or it no longer keeps them): classify the run's own
@@ -223,16 +238,19 @@ class CoverBank:
     @property
     def samples(self) -> int:
         """Samples held."""
+        self._catch_up()
         return self._stored
 
     @property
     def nbytes(self) -> int:
         """Memory held by the samples (bounded by ``capacity_s``)."""
+        self._catch_up()
         return sum(r.nbytes for r in self._runs)
 
     def clip(self, seconds: float | None = None) -> np.ndarray | None:
         """The last ``seconds`` (default ``reference_s``) of the most recent run long enough
         to use, or ``None`` when the bank has none."""
+        self._catch_up()
         n = int(round((self.options.reference_s if seconds is None else seconds) * self.rate_hz))
         need = int(round(self.options.min_clip_s * self.rate_hz))
         for run in reversed(self._runs):
@@ -252,6 +270,7 @@ class CoverBank:
 
     def cadence(self) -> Cadence | None:
         """The owner's step frequency and jitter over the bank's longest recent runs."""
+        self._catch_up()
         if self._cadence_stale:
             runs = [r for r in self._runs if len(r) >= 2 * self.rate_hz]
             found = [c for c in (cadence(r, self.rate_hz) for r in runs[-6:]) if c is not None]
@@ -265,6 +284,7 @@ class CoverBank:
 
     def save(self, path: str | Path) -> None:
         """Write the store to ``path`` atomically (numpy ``.npz``, no pickles)."""
+        self._catch_up()
         header = {"format": BANK_FORMAT, "format_version": BANK_FORMAT_VERSION, "cover": self.cover, "rate_hz": self.rate_hz}
         arrays = {f"run{i}": r for i, r in enumerate(self._runs)}
         buf = io.BytesIO()

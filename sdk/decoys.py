@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from .detector import windows_ending
+
 log = logging.getLogger(__name__)
 
 #: default decoy rate: expected share of cover-activity time replaced by decoys (chosen from
@@ -240,9 +242,7 @@ class DecoyScheduler:
         released real samples (ends at or before ``t``, starts at or after the run's start).
         When the source no longer keeps windows that old (a large block pushed at once), the
         released samples are classified instead."""
-        for w in reversed(self._windows):
-            if w.t_end > t:
-                continue
+        for w in windows_ending(self._windows, t, newest_only=True):
             if w.t_start < self._run_start_t or t - w.t_end > 2 * self.hop * self._dt:
                 return None
             return None if w.probs is None else np.asarray(w.probs, np.float64).reshape(-1)

@@ -101,6 +101,24 @@ class WindowResult:
     p_sensitive: float
 
 
+def windows_ending(windows, by: float, after: float = -np.inf, newest_only: bool = False) -> list[WindowResult]:
+    """The results in ``windows`` (a ``DetectorSource.recent_windows``, oldest first) whose
+    window ends in ``(after, by]``, oldest first; with ``newest_only`` at most the newest of
+    them. Scans from the newest result and stops at the first one that ends at or before
+    ``after``. Readers of released data pass ``by`` no later than what was released."""
+    found = []
+    for r in reversed(windows):
+        if r.t_end > by:
+            continue
+        if r.t_end <= after:
+            break
+        found.append(r)
+        if newest_only:
+            break
+    found.reverse()
+    return found
+
+
 class DetectorSource(SensitivitySource):
     """A sensitivity source driven by the activity detector and the owner's policy.
 
@@ -194,6 +212,10 @@ class DetectorSource(SensitivitySource):
     def is_sensitive(self, t: float) -> bool:
         with self._lock:
             return self._intervals.contains(t)
+
+    def _sensitive_mask(self, ts: list[float]) -> list[bool]:
+        with self._lock:
+            return self._intervals.mask(ts)
 
     def finish(self) -> None:
         """Classify the stream's tail and close what is pending: a run of sensitive windows

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from .errors import RateMismatchError, SampleValueError, TimestampError
 from .generator import Generator, SyntheticStream
 from .mdn import SamplingOptions
 from .samples import as_sample_block
-from .sensitivity import Intervals, SensitivitySource, check_source
+from .sensitivity import Intervals, SensitivitySource, batch_query, check_source
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,10 @@ class PrivacyFilter:
         self.sources = list(sources)
         for src in self.sources:
             check_source(src)
+        # sources that look at the input (the others keep the base class's no-op observe), and
+        # each source's batch form of is_sensitive, if it has one (``sensitivity.batch_query``)
+        self._observers = [s for s in self.sources if getattr(s.observe, "__func__", None) is not SensitivitySource.observe]
+        self._queries = [(s, batch_query(s)) for s in self.sources]
         self.cover = _resolve_cover(self.options.cover, self.sources)
         self.generator.one_hot(self.cover)  # validates the name
         self.on_release = on_release
@@ -181,8 +186,12 @@ class PrivacyFilter:
         self._gap = self.options.gap_s if self.options.gap_s is not None else 3 * self._period
         self._crossfade_n = int(round(self.options.crossfade_s * self.rate_hz))
         self._lock = threading.RLock()
-        self._pending: deque[tuple[float, np.ndarray]] = deque()
-        self._history: deque[np.ndarray] = deque(maxlen=self.generator.priming)
+        # samples waiting for release, in chunks as they came: (times, (n, 3) values of the filter's own)
+        self._pending: deque[tuple[list[float], np.ndarray]] = deque()
+        self._head = 0  # samples of the first chunk already released
+        self._n_pending = 0
+        self._history: deque[np.ndarray] = deque()  # the latest released values, in chunks (n, 3)
+        self._n_history = 0
         self._dts: deque[float] = deque(maxlen=50)
         self._since_rate_check = 0
         self._fault_spans = Intervals()
@@ -237,22 +246,37 @@ class PrivacyFilter:
             SampleValueError, TimestampError, RateMismatchError: the sample is refused and
                 not consumed; the filter stays usable.
         """
-        try:
-            x = np.asarray(xyz, dtype=np.float64)
-            t = float(t)
-        except (TypeError, ValueError) as exc:
-            raise SampleValueError(f"samples must be numbers: {exc}") from None
-        if x.shape != (3,):
-            raise SampleValueError(f"a sample needs 3 values (ax, ay, az), got shape {x.shape}")
-        a, b, c = x.tolist()
+        a = None
+        kind = type(xyz)
+        if (kind is np.ndarray and xyz.shape == (3,)) or ((kind is list or kind is tuple) and len(xyz) == 3):
+            try:  # the usual sample: three numbers, converted as plain floats
+                v = xyz.tolist() if kind is np.ndarray else xyz
+                a, b, c = float(v[0]), float(v[1]), float(v[2])
+                t = float(t)
+            except (TypeError, ValueError):
+                a = None  # the general path below gives the error
+        if a is None:
+            try:
+                x = np.asarray(xyz, dtype=np.float64)
+                t = float(t)
+            except (TypeError, ValueError) as exc:
+                raise SampleValueError(f"samples must be numbers: {exc}") from None
+            if x.shape != (3,):
+                raise SampleValueError(f"a sample needs 3 values (ax, ay, az), got shape {x.shape}")
+            a, b, c = x.tolist()
         if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(c)):
             raise SampleValueError(f"sample at t={t!r} holds NaN or inf: {[a, b, c]}")
         with self._lock:
             self._check_open()
-            ts = np.array([t])
-            self._check_times([t], ts)
-            self._accept(ts, x[None, :])
-            return self._release(self._last_t - self.options.delay_s + _TIME_EPS)
+            self._check_time(t)
+            row = np.array([[a, b, c]])
+            if self._observers:
+                self._observe(np.array([t]), row.copy())  # sources never see the array released later
+            self._pending.append(([t], row))
+            self._n_pending += 1
+            self._last_t = t
+            self._n_in += 1
+            return self._release(t - self.options.delay_s + _TIME_EPS)
 
     def push_block(self, t, xyz) -> ReleasedBlock:
         """Push ``n`` samples at once: ``t`` (n,), ``xyz`` (n, 3). The block is validated as a
@@ -262,7 +286,11 @@ class PrivacyFilter:
             ts, xs = self._validate(t, xyz)
             if len(ts) == 0:
                 return ReleasedBlock.empty()
-            self._accept(ts, xs)
+            self._observe(ts, xs)
+            self._pending.append((ts.tolist(), np.array(xs)))  # the filter's own copy
+            self._n_pending += len(ts)
+            self._last_t = float(ts[-1])
+            self._n_in += len(ts)
             return self._release(self._last_t - self.options.delay_s + _TIME_EPS)
 
     def flush(self) -> ReleasedBlock:
@@ -275,7 +303,7 @@ class PrivacyFilter:
                 except Exception as exc:  # fail closed: everything pending becomes sensitive
                     self._fault(f"sensitivity source {type(src).__name__} failed at finish: {exc!r}")
                     if self._pending:
-                        self._fault_spans.add(self._pending[0][0], self._pending[-1][0])
+                        self._fault_spans.add(self._pending[0][0][self._head], self._pending[-1][0][-1])
             return self._release(np.inf)
 
     def drain(self) -> ReleasedBlock:
@@ -295,7 +323,7 @@ class PrivacyFilter:
                 samples_in=self._n_in,
                 samples_out=self._n_out,
                 samples_replaced=self._n_replaced,
-                pending=len(self._pending),
+                pending=self._n_pending,
                 segments=self._segments,
                 faults=tuple(self._faults[-20:]),
                 runtime=f"{self.generator.runtime.name} {self.generator.runtime.version}",
@@ -327,6 +355,7 @@ class PrivacyFilter:
         first to release the tail of a finite stream."""
         with self._lock:
             self._pending.clear()
+            self._head = self._n_pending = 0
             self._closed = True
             if self.bank is not None and self.bank.options.path is not None:
                 try:
@@ -349,20 +378,35 @@ class PrivacyFilter:
     def _validate(self, t, xyz) -> tuple[np.ndarray, np.ndarray]:
         ts, xs = as_sample_block(t, xyz)
         if len(ts):
-            self._check_times(ts.tolist(), ts)
+            d = np.diff(ts, prepend=self._last_t)  # the intervals, as the loop of _check_times takes them
+            if np.isfinite(ts).all() and (d > 0).all():
+                self._check_times(ts.tolist(), d.tolist())
+            else:
+                self._check_times(ts.tolist())  # raises on the first bad timestamp
         return ts, xs
 
-    def _check_times(self, times: list[float], ts: np.ndarray) -> None:
+    def _check_time(self, t: float) -> None:
+        """``_check_times([t])`` in a few float operations when ``t`` is a regular next sample."""
+        d = t - self._last_t
+        if d > 0 and d <= self._gap and self._since_rate_check < 24 and math.isfinite(t):
+            self._since_rate_check += 1
+            self._dts.append(d)
+        else:
+            self._check_times([t])
+
+    def _check_times(self, times: list[float], dts: list[float] | None = None) -> None:
         """Finite, strictly increasing, at the model's rate (median of recent intervals);
-        gaps are counted and logged. Raises before changing any state."""
-        prev, dts = self._last_t, []
-        for ti in times:
-            if not math.isfinite(ti):
-                raise TimestampError(f"timestamps must be finite, got {ti!r}")
-            if ti <= prev:
-                raise TimestampError(f"timestamp {ti!r} is not after the previous one {prev!r}")
-            dts.append(ti - prev)
-            prev = ti
+        gaps are counted and logged. Raises before changing any state. ``dts``: the
+        intervals, when the caller has checked that the times are finite and increasing."""
+        if dts is None:
+            prev, dts = self._last_t, []
+            for ti in times:
+                if not math.isfinite(ti):
+                    raise TimestampError(f"timestamps must be finite, got {ti!r}")
+                if ti <= prev:
+                    raise TimestampError(f"timestamp {ti!r} is not after the previous one {prev!r}")
+                dts.append(ti - prev)
+                prev = ti
         regular = [d for d in dts if d <= self._gap]
         if self._since_rate_check + len(regular) >= 25:
             recent = (list(self._dts) + regular)[-50:]
@@ -381,76 +425,134 @@ class PrivacyFilter:
             log.warning("gap of %.3f s in the stream before t=%.3f (tolerance %.3f s)", max(gaps), times[-1], self._gap)
         self._dts.extend(d for d in regular if math.isfinite(d))
 
-    def _accept(self, ts: np.ndarray, xs: np.ndarray) -> None:
-        for src in self.sources:
+    def _observe(self, ts: np.ndarray, xs: np.ndarray) -> None:
+        for src in self._observers:
             try:
                 src.observe(ts, xs)
             except Exception as exc:  # fail closed: what this source could not see is sensitive
                 self._fault(f"sensitivity source {type(src).__name__} failed to observe: {exc!r}")
                 self._fault_spans.add(float(ts[0]), float(ts[-1]))
-        self._pending.extend(zip(ts.tolist(), xs))
-        self._last_t = float(ts[-1])
-        self._n_in += len(ts)
 
     # -- release ----------------------------------------------------------------------------
 
-    def _is_sensitive(self, t: float) -> bool:
-        for src in self.sources:
-            try:
-                if src.is_sensitive(t):
-                    return True
-            except Exception as exc:  # fail closed
-                self._fault(f"sensitivity source {type(src).__name__} failed: {exc!r}")
-                return True
-        return self._fault_spans.contains(t) if self._fault_spans else False
+    def _sensitive(self, ts: list[float]) -> list[bool]:
+        """Whether each sample (increasing times) must be replaced: any source says so, a
+        source fails (fail closed), or a fault span covers it."""
+        n = len(ts)
+        sens = None
+        for src, query in self._queries:
+            if query is not None:
+                try:
+                    mask = query(ts)
+                    sens = mask if sens is None else [a or b for a, b in zip(sens, mask)]
+                    continue
+                except Exception:  # ask it one sample at a time below: faults are recorded there
+                    pass
+            if sens is None:
+                sens = [False] * n
+            for i in range(n):
+                if sens[i]:
+                    continue
+                try:
+                    sens[i] = bool(src.is_sensitive(ts[i]))
+                except Exception as exc:  # fail closed
+                    self._fault(f"sensitivity source {type(src).__name__} failed: {exc!r}")
+                    sens[i] = True
+        if sens is None:
+            sens = [False] * n
+        if self._fault_spans:
+            sens = [a or b for a, b in zip(sens, self._fault_spans.mask(ts))]
+        return sens
+
+    def _take(self, until: float) -> tuple[list[float], np.ndarray] | None:
+        """Remove and return the pending samples stamped ``<= until`` (times, (n, 3) values)."""
+        pending, parts_t, parts_x = self._pending, [], []
+        while pending:
+            ts, xs = pending[0]
+            h = self._head
+            if ts[-1] <= until:  # the whole chunk
+                pending.popleft()
+                self._head = 0
+                parts_t.append(ts[h:] if h else ts)
+                parts_x.append(xs[h:] if h else xs)
+                continue
+            k = self._head = bisect_right(ts, until, h)
+            if k > h:
+                parts_t.append(ts[h:k])
+                parts_x.append(xs[h:k])
+            break
+        if not parts_t:
+            return None
+        if len(parts_t) == 1:
+            ts, xs = parts_t[0], parts_x[0]
+        else:
+            ts, xs = [t for p in parts_t for t in p], np.concatenate(parts_x)
+        self._n_pending -= len(ts)
+        return ts, xs
 
     def _release(self, until: float) -> ReleasedBlock:
-        out_t, out_x, out_r, out_real = [], [], [], []
-        pending = self._pending
+        """Release the pending samples stamped ``<= until``, in runs: a run of samples to
+        replace is drawn from the segment's stream, a run of real samples is copied (the
+        first ones of it crossfaded after a segment). With decoys, whose scheduler decides
+        sample by sample, a decoy is a run of one and a real run ends where a decoy starts."""
         if not self._decoys_checked:
             self._setup_decoys()
-        decoys = self._decoys
-        while pending and pending[0][0] <= until:
-            t, x = pending.popleft()
-            sensitive = self._is_sensitive(t)
-            if sensitive or (decoys is not None and decoys.decoy_next):
-                y, replaced = self._synthetic(), True
-                self._n_replaced += 1
-            else:
-                y, replaced = self._real(x), False
-            if decoys is not None:
-                try:
-                    decoys.released(t, y, replaced, sensitive)
-                except Exception as exc:  # decoys are optional: stop them, keep filtering
-                    self._fault(f"decoys stopped: {exc!r}")
-                    self._decoys = decoys = None
-            self._history.append(y)
-            out_t.append(t)
-            out_x.append(y)
-            out_r.append(replaced)
-            out_real.append(y is x)  # released as the real sample itself (no crossfade)
-        if not out_t:
+        taken = self._take(until)
+        if taken is None:
             return ReleasedBlock.empty()
-        if self.bank is not None:
-            try:
-                self.bank.add_released(np.asarray(out_t), np.asarray(out_x), np.asarray(out_real))
-            except Exception as exc:  # the bank only ever sees released data: failing it risks nothing
-                self._fault(f"cover bank failed, turned off: {exc!r}")
-                self.bank = None
-        self._n_out += len(out_t)
-        self._unpruned += len(out_t)
+        ts, y = taken  # y: the released values, the filter's own array (real samples stay as they are)
+        n = len(ts)
+        sens = self._sensitive(ts)
+        replaced = np.zeros(n, bool)
+        real = [True] * n  # released as the real input sample itself (no crossfade): the bank may keep it
+        decoys = self._decoys
+        i = kept = 0  # y[:kept] went to the history and the bank already
+        while i < n:
+            s = sens[i]
+            rep = s or (decoys is not None and decoys.decoy_next)
+            if rep:
+                j = i + 1
+                while s and j < n and sens[j]:
+                    j += 1
+                if not self._in_segment and i > kept:  # a segment sees everything released before it
+                    self._hand_over(ts, y, real, kept, i)
+                    kept = i
+                y[i:j] = self._synthetic(j - i)
+                replaced[i:j] = True
+                real[i:j] = [False] * (j - i)
+                self._n_replaced += j - i
+            else:
+                j = i + 1
+                if decoys is None or not (self._in_segment or self._crossfade_left):
+                    while j < n and not sens[j]:
+                        j += 1
+                if self._in_segment or self._crossfade_left:
+                    blended = self._crossfade(y, i, j)
+                    real[i : i + blended] = [False] * blended
+            if decoys is not None:
+                for k in range(i, j):
+                    try:
+                        decoys.released(ts[k], y[k], rep, sens[k])
+                    except Exception as exc:  # decoys are optional: stop them, keep filtering
+                        self._fault(f"decoys stopped: {exc!r}")
+                        self._decoys = decoys = None
+                        break
+                    if not rep and decoys.decoy_next and k + 1 < j:
+                        j = k + 1  # a decoy starts with the next sample
+                        break
+            i = j
+        self._hand_over(ts, y, real, kept, n)
+        self._n_out += n
+        self._unpruned += n
         if self._unpruned >= _PRUNE_EVERY or until == np.inf:  # pruning is only housekeeping
             self._unpruned = 0
             for src in self.sources:
                 try:
-                    src.forget_before(out_t[-1])
+                    src.forget_before(ts[-1])
                 except Exception as exc:
                     self._fault(f"sensitivity source {type(src).__name__} failed to prune: {exc!r}")
-            self._fault_spans.forget_before(out_t[-1])
-        if len(out_t) == 1:  # push() one sample at a time: no list-to-array conversions
-            block = ReleasedBlock(np.array(out_t), out_x[0].reshape(1, 3).copy(), np.array(out_r))
-        else:
-            block = ReleasedBlock(np.asarray(out_t), np.asarray(out_x), np.asarray(out_r, dtype=bool))
+            self._fault_spans.forget_before(ts[-1])
+        block = ReleasedBlock(np.array(ts), y.copy(), replaced)  # the app's own copy
         if self.options.output_queue > 0:
             self._enqueue(block)
         if self.on_release is not None:
@@ -460,6 +562,32 @@ class PrivacyFilter:
                 self._callback_failures += 1
                 self._fault(f"on_release callback raised on {len(block)} samples (returned, not retried): {exc!r}")
         return block
+
+    def _hand_over(self, ts: list[float], y: np.ndarray, real: list[bool], a: int, b: int) -> None:
+        """Released samples ``a:b`` go to the history and the cover bank (before a segment
+        starts, so that it sees everything released before it, however the stream was cut)."""
+        if b <= a:
+            return
+        self._remember(y[a:b])
+        if self.bank is not None:
+            try:
+                self.bank.add_released(ts[a:b] if a or b < len(ts) else ts, y[a:b], real[a:b] if a or b < len(ts) else real)
+            except Exception as exc:  # the bank only ever sees released data: failing it risks nothing
+                self._fault(f"cover bank failed, turned off: {exc!r}")
+                self.bank = None
+
+    def _remember(self, y: np.ndarray) -> None:
+        """Keep the latest ``priming`` released values (the context of the next segment)."""
+        self._history.append(y)
+        self._n_history += len(y)
+        while self._n_history - len(self._history[0]) >= self.generator.priming:
+            self._n_history -= len(self._history.popleft())
+
+    def _context(self) -> np.ndarray:
+        """The latest released values, up to ``priming`` of them, (n, 3)."""
+        if not self._history:
+            return np.empty((0, 3))
+        return np.concatenate(self._history)[-self.generator.priming :]
 
     def _enqueue(self, block: ReleasedBlock) -> None:
         self._queue.append(block)
@@ -474,7 +602,7 @@ class PrivacyFilter:
     def _start_segment(self) -> None:
         self._segments += 1
         self._broken = False
-        self._fallback = self._history[-1].copy() if self._history else self.generator.population_level.copy()
+        self._fallback = self._history[-1][-1].copy() if self._history else self.generator.population_level.copy()
         bank = self.bank
         try:
             stream = SyntheticStream(
@@ -484,7 +612,7 @@ class PrivacyFilter:
                 sampling=self.options.sampling,
                 cadence=bank.cadence() if bank is not None else None,
             )
-            context = np.asarray(self._history) if self._history else np.empty((0, 3))
+            context = self._context()
             reference = bank.clip() if bank is not None and bank.options.reference_s > 0 else None
             stream.prime(context, reference=reference, level=bank.level(context) if bank is not None else None)
             self._stream = stream
@@ -492,38 +620,46 @@ class PrivacyFilter:
             self._fault(f"generator failed while priming segment {self._segments}: {exc!r}")
             self._stream, self._broken = None, True
 
-    def _synthetic(self) -> np.ndarray:
+    def _synthetic(self, m: int) -> np.ndarray:
+        """The next ``m`` replaced values (m, 3). If the generator fails, the rest of the
+        segment holds the last safe value (fail closed)."""
         if not self._in_segment:
             if self._crossfade_left == 0 or self._stream is None:
                 self._start_segment()
             self._in_segment, self._crossfade_left = True, 0
-        if self._broken or self._stream is None:
-            return self._fallback.copy()
-        try:
-            y = self._stream.next()
-        except Exception as exc:  # fail closed: hold the last safe value
-            self._fault(f"generator failed in segment {self._segments}: {exc!r}")
-            self._broken = True
-            return self._fallback.copy()
-        self._fallback = y
-        return y
+        out = np.empty((m, 3))
+        done = 0
+        if not self._broken and self._stream is not None:
+            try:
+                while done < m:
+                    rows = self._stream.take(m - done)
+                    out[done : done + len(rows)] = rows
+                    done += len(rows)
+                    self._fallback = rows[-1]
+            except Exception as exc:  # fail closed: hold the last safe value
+                self._fault(f"generator failed in segment {self._segments}: {exc!r}")
+                self._broken = True
+        out[done:] = self._fallback
+        return out
 
-    def _real(self, x: np.ndarray) -> np.ndarray:
+    def _crossfade(self, y: np.ndarray, i: int, j: int) -> int:
+        """Real samples ``y[i:j]`` after a segment: blend the first ones from the synthetic
+        stream into the real one, in place; returns how many were blended."""
         if self._in_segment:
             self._in_segment = False
             self._crossfade_left = self._crossfade_n if not self._broken else 0
-        if self._crossfade_left <= 0:
-            return x
-        i = self._crossfade_n - self._crossfade_left + 1
-        self._crossfade_left -= 1
-        try:
-            s = self._stream.next()
-        except Exception as exc:
-            self._fault(f"generator failed during crossfade: {exc!r}")
-            self._crossfade_left = 0
-            return x
-        w = i / (self._crossfade_n + 1)
-        return (1 - w) * s + w * x
+        blend = min(j - i, self._crossfade_left)
+        for k in range(i, i + blend):
+            w = (self._crossfade_n - self._crossfade_left + 1) / (self._crossfade_n + 1)
+            self._crossfade_left -= 1
+            try:
+                s = self._stream.next()
+            except Exception as exc:
+                self._fault(f"generator failed during crossfade: {exc!r}")
+                self._crossfade_left = 0
+                return k - i
+            y[k] = (1 - w) * s + w * y[k]
+        return blend
 
     def _setup_decoys(self) -> None:
         """Decoys start with the stream, with the detector known by then (see ``sdk.decoys``)."""

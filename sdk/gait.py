@@ -117,17 +117,21 @@ class PhaseClock:
     def rows(self, n: int) -> np.ndarray:
         """The next ``n`` clock rows ``(sin psi, cos psi)`` (and ``sin psi/2, cos psi/2`` for
         a stride clock), (n, width) float32."""
-        eps = self._rng.standard_normal(n).tolist()
-        out = np.empty((n, self.width), np.float32)
         psi, y, a, b, d = self._psi, self._y, self._a, self._b, self._dpsi
+        sin, cos, exp = math.sin, math.cos, math.exp
+        phases = []
+        for e in self._rng.standard_normal(n).tolist():  # the recurrence is sequential: plain floats
+            phases.append(psi)
+            y = a * y + b * e
+            psi += d * exp(y)
         stride = self.width == STRIDE_CLOCK_WIDTH
-        for i in range(n):
-            out[i, 0], out[i, 1] = math.sin(psi), math.cos(psi)
-            if stride:
-                out[i, 2], out[i, 3] = math.sin(0.5 * psi), math.cos(0.5 * psi)
-            y = a * y + b * eps[i]
-            psi += d * math.exp(y)
         self._psi, self._y = psi % ((4 if stride else 2) * math.pi), y
+        out = np.empty((n, self.width), np.float32)
+        out[:, 0] = [sin(p) for p in phases]  # math.sin/cos as before, so the rows keep their bits
+        out[:, 1] = [cos(p) for p in phases]
+        if stride:
+            out[:, 2] = [sin(0.5 * p) for p in phases]
+            out[:, 3] = [cos(0.5 * p) for p in phases]
         return out
 
 

@@ -197,12 +197,31 @@ class SyntheticStream:
         self._ahead: np.ndarray = np.empty((0, 3))  # block path: samples drawn, not yet returned (in g)
         self._ahead_i = 0
         self.level = generator.population_level.copy()
+        self._packed: np.ndarray | None = None  # block path: LSTM state and drift mean as the block model takes them
+        self._drift = np.zeros(3)
         self.state = generator.zero_state()
         self._last_z = np.zeros(3)
         tau = self.sampling.drift_tau_s
         self._drift_alpha = 0.0 if tau is None else 1.0 / (tau * generator.rate_hz)
-        self._drift = np.zeros(3)
         self._cond_buf: list[np.ndarray] = []  # condition rows drawn ahead, next first
+        self._cond_rows_k = np.repeat(self._cover_cond[None], self._block.steps if self._block is not None else 1, axis=0)
+
+    @property
+    def state(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The LSTM state ``[(h0, c0), (h1, c1), …]`` after the samples drawn so far."""
+        self._unpack()
+        return self._state
+
+    @state.setter
+    def state(self, value) -> None:
+        self._unpack()
+        self._state = value
+
+    def _unpack(self) -> None:
+        """Between blocks the state stays packed; unpack it (and the drift mean) when read."""
+        if self._packed is not None:
+            self._state, self._drift = self._block.model.unpack(self._packed)
+            self._packed = None
 
     def prime(self, context: np.ndarray, reference: np.ndarray | None = None, level: np.ndarray | None = None) -> None:
         """Warm up on the last ``priming`` rows of ``context`` (n, 3) in g (n may be 0).
@@ -240,6 +259,7 @@ class SyntheticStream:
             self._cond_buf = []
         ctx = ctx[-g.priming :]
         self._ahead, self._ahead_i = np.empty((0, 3)), 0
+        self._unpack()
         self._drift = np.zeros(3)
         if len(ctx) == 0:
             self.level = g.population_level.copy() if level is None else np.asarray(level, np.float64)
@@ -254,7 +274,7 @@ class SyntheticStream:
     def _cond_rows(self, k: int) -> np.ndarray:
         """The condition rows (k, C) of the next ``k`` generated samples: the cover's one-hot,
         then the clock (advances the clock)."""
-        rows = np.repeat(self._cover_cond[None], k, axis=0)
+        rows = self._cond_rows_k.copy() if k == len(self._cond_rows_k) else np.repeat(self._cover_cond[None], k, axis=0)
         if self.cadence is not None:
             if self._clock is None:  # never primed: start at a seeded phase
                 rng = np.random.default_rng(self._seed + [1])
@@ -289,15 +309,36 @@ class SyntheticStream:
         self.state, self._last_z = state, z
         return self._output(z)
 
+    def take(self, n: int) -> np.ndarray:
+        """Up to ``n`` (at least one) next synthetic samples in g, (m, 3): on the block path
+        what is left of the current block, else one sample. ``take`` and ``next`` draw from
+        the same sequence.
+
+        Raises:
+            GeneratorFault: the interpreter failed or returned non-finite values (no sample
+                is consumed).
+        """
+        if self._block is None:
+            return self.next()[None]
+        if self._ahead_i >= len(self._ahead):
+            self._draw_block()
+        i = self._ahead_i
+        self._ahead_i = j = min(len(self._ahead), i + max(1, int(n)))
+        return self._ahead[i:j]
+
     def _next_from_block(self) -> np.ndarray:
         """``next()`` on the block path: one interpreter call per ``k`` samples."""
         if self._ahead_i >= len(self._ahead):
-            z, self.state, self._drift = self._block.draw(self._last_z, self.state, self._drift, self._cond_rows(self._block.steps))
-            self._last_z = z[-1]
-            self._ahead, self._ahead_i = self._output(z), 0
+            self._draw_block()
         y = self._ahead[self._ahead_i]
         self._ahead_i += 1
         return y
+
+    def _draw_block(self) -> None:
+        packed = self._packed if self._packed is not None else self._block.model.pack(self._state, self._drift)
+        z, self._packed = self._block.draw_packed(self._last_z, packed, self._cond_rows(self._block.steps))
+        self._last_z = z[-1]
+        self._ahead, self._ahead_i = self._output(z), 0
 
     def _output(self, z: np.ndarray) -> np.ndarray:
         """Samples in the normalised frame (…, 3) -> g."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 import difflib
 import inspect
 import threading
-from typing import Iterable, Iterator
+from bisect import bisect_left, bisect_right
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -98,6 +99,15 @@ class Intervals:
     def contains(self, t: float) -> bool:
         return any(a <= t <= b for a, b in self._items)
 
+    def mask(self, ts: list[float]) -> list[bool]:
+        """``[contains(t) for t in ts]`` for increasing ``ts``, an interval at a time."""
+        out = [False] * len(ts)
+        for a, b in self._items:
+            lo, hi = bisect_left(ts, a), bisect_right(ts, b)
+            if lo < hi:
+                out[lo:hi] = [True] * (hi - lo)
+        return out
+
     def forget_before(self, t: float) -> None:
         """Drop the intervals that end before ``t``."""
         if self._items:
@@ -111,6 +121,17 @@ class Intervals:
 
     def __iter__(self) -> Iterator[tuple[float, float]]:
         return iter([(a, b) for a, b in self._items])
+
+
+def batch_query(source) -> Callable[[list[float]], list[bool]] | None:
+    """The source's ``_sensitive_mask(ts)`` (``is_sensitive`` of increasing times at once),
+    if it has one and ``is_sensitive`` is the method defined next to it (a subclass that
+    overrides ``is_sensitive`` is asked one sample at a time); else ``None``."""
+    cls = type(source)
+    owner = next((c for c in cls.__mro__ if "_sensitive_mask" in c.__dict__), None)
+    if owner is None or cls.is_sensitive is not owner.__dict__.get("is_sensitive"):
+        return None
+    return source._sensitive_mask
 
 
 class PrivateSpans(SensitivitySource):
@@ -140,6 +161,10 @@ class PrivateSpans(SensitivitySource):
     def is_sensitive(self, t: float) -> bool:
         with self._lock:
             return self._spans.contains(t)
+
+    def _sensitive_mask(self, ts: list[float]) -> list[bool]:
+        with self._lock:
+            return self._spans.mask(ts)
 
     def forget_before(self, t: float) -> None:
         with self._lock:
@@ -181,6 +206,10 @@ class ManualSwitch(SensitivitySource):
     def is_sensitive(self, t: float) -> bool:
         with self._lock:
             return self._intervals.contains(t)
+
+    def _sensitive_mask(self, ts: list[float]) -> list[bool]:
+        with self._lock:
+            return self._intervals.mask(ts)
 
     def forget_before(self, t: float) -> None:
         with self._lock:

@@ -168,3 +168,24 @@ def test_add_block_variant_refuses_weights_of_another_model(tiny_export, tmp_pat
     with pytest.raises(ExportError, match="does not reproduce"):
         export_mod.add_block_variant(tiny_export["files"]["int8"].path, bundled_model_path("generator_default_weights.npz"), tmp_path / "x.tflite")
     assert not (tmp_path / "x.tflite").exists()
+
+
+def test_take_draws_the_same_sequence_as_next(tiny_export):
+    g = Generator(tiny_export["files"]["int8"].path)
+    ctx = np.random.default_rng(4).normal(size=(60, 3)) * 0.1 + [1.0, 0.0, 0.0]
+    one, many = SyntheticStream(g, "WALKING", seed=[1, 2]), SyntheticStream(g, "WALKING", seed=[1, 2])
+    one.prime(ctx)
+    many.prime(ctx)
+    n = 6 * g.block.steps
+    a = np.array([one.next() for _ in range(n)])
+    parts, sizes, got = [], [3, 1, 20, 7, 50], 0
+    while got < n:
+        parts.append(many.take(min(sizes[len(parts) % len(sizes)], n - got)).copy())
+        assert 1 <= len(parts[-1]) <= g.block.steps
+        got += len(parts[-1])
+    np.testing.assert_array_equal(a, np.concatenate(parts))
+    # between blocks the state stays packed; read, it is the same state
+    for (h1, c1), (h2, c2) in zip(one.state, many.state):
+        np.testing.assert_array_equal(h1, h2)
+        np.testing.assert_array_equal(c1, c2)
+    np.testing.assert_array_equal(one.next(), many.next())

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from sdk.cover_bank import CoverBank, CoverBankError, CoverBankOptions
 from sdk.decoys import DecoyOptions
 from sdk.detector import ActivityDetector, DetectorSource
-from sdk.filter import FilterOptions, PrivacyFilter, filter_recording
+from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock, filter_recording
 from sdk.gait import Cadence, cadence
 from sdk.generator import Generator, SyntheticStream
 from sdk.policy import Policy
@@ -252,3 +252,61 @@ def test_bank_reads_the_detector_sources_results_instead_of_classifying_again(ge
         del detector.predict_proba
     assert f.bank.samples > 1000
     assert sum(calls) == src.windows_classified
+
+
+@pytest.mark.parametrize("block", [1, 7, 50, 333])
+def test_one_sample_pushes_equal_block_pushes_with_the_bank(generator, walking, block):
+    """push() one sample at a time (its fast path) and push_block of any size release the
+    same stream, across private spans, with the bank filling from the walking bouts (its
+    windows tile each run of real samples from its start, whatever the blocks)."""
+    t, xyz = walking
+    t, xyz = t[:4000], xyz[:4000]
+    spans = [(30.0, 34.0), (40.0, 47.0), (60.0, 60.5)]
+    f = PrivacyFilter(FilterOptions(seed=3), [PrivateSpans(spans)], generator=generator)
+    one = [f.push(ti, xi) for ti, xi in zip(t.tolist(), xyz.tolist())] + [f.flush()]
+    g, blocks = run_filter(generator, t, xyz, spans, block=block)
+    a, b = ReleasedBlock.concat(one), ReleasedBlock.concat(blocks)
+    np.testing.assert_array_equal(a.t, t)
+    np.testing.assert_array_equal(a.t, b.t)
+    np.testing.assert_array_equal(a.xyz, b.xyz)
+    np.testing.assert_array_equal(a.replaced, b.replaced)
+    np.testing.assert_array_equal(a.replaced, inside(t, spans))
+    assert f.bank.samples == g.bank.samples > 500
+    for r1, r2 in zip(f.bank._runs, g.bank._runs, strict=True):
+        np.testing.assert_array_equal(r1, r2)
+
+
+def test_bank_content_does_not_depend_on_how_releases_are_cut(detector, walking):
+    t, xyz = walking
+    t, xyz = t[:3000], xyz[:3000]
+    real = np.ones(len(t), bool)
+    real[1300:1320] = False  # a crossfade or segment between two runs
+    stored = []
+    for sizes in ([1], [50], [7, 1, 130, 13], [3000]):
+        bank = CoverBank("WALKING", 50.0, detector)
+        i, k = 0, 0
+        while i < len(t):
+            n = sizes[k % len(sizes)]
+            bank.add_released(t[i : i + n], xyz[i : i + n], real[i : i + n])
+            i, k = i + n, k + 1
+        assert bank.samples == sum(len(r) for r in bank._runs)  # reading the bank catches up first
+        stored.append(np.concatenate(bank._runs) if bank._runs else np.empty((0, 3)))
+    assert len(stored[0]) > 500
+    for other in stored[1:]:
+        np.testing.assert_array_equal(stored[0], other)
+
+
+def test_a_gap_inside_a_released_block_ends_the_banks_run(detector, walking):
+    """A window never spans a gap, whether the gap comes between blocks or inside one."""
+    t, xyz = walking
+    t, xyz = t[:1100].copy(), xyz[:1100]
+    t[600:] += 5.0  # five seconds missing at sample 600
+    one = CoverBank("WALKING", 50.0, detector)
+    for i in range(len(t)):
+        one.add_released(t[i : i + 1], xyz[i : i + 1], [True])
+    block = CoverBank("WALKING", 50.0, detector)
+    block.add_released(t, xyz, np.ones(len(t), bool))
+    assert one.samples == block.samples > 0
+    for r1, r2 in zip(one._runs, block._runs, strict=True):
+        np.testing.assert_array_equal(r1, r2)
+    assert not any(len(r) > 600 for r in block._runs)

@@ -170,6 +170,86 @@ def test_sample_by_sample_equals_block_push(generator, real):
     np.testing.assert_array_equal(one.replaced, block.replaced)
 
 
+def test_push_takes_the_usual_sample_forms_as_push_block_does(generator, real):
+    """push()'s fast path (plain floats) for lists, tuples, numpy rows of any numeric dtype
+    and numpy scalars gives exactly what push_block gives."""
+    t, xyz = real[0][:600], real[1][:600]
+    spans = [(3.0, 6.0)]
+    block = run(generator, t, xyz, spans, seed=3)
+    forms = [
+        lambda r: r.tolist(),
+        lambda r: tuple(r.tolist()),
+        lambda r: r,
+        lambda r: r.astype(np.float32).astype(np.float64),  # float64 values of a float32 row
+        lambda r: [np.float64(v) for v in r],
+        lambda r: np.array(r),  # a copy, so the filter cannot rely on the caller's array
+    ]
+    for i, form in enumerate(forms):
+        want = block if i != 3 else run(generator, t, xyz.astype(np.float32).astype(np.float64), spans, seed=3)
+        f = PrivacyFilter(FilterOptions(seed=3), [PrivateSpans(spans)], generator=generator)
+        out = ReleasedBlock.concat([f.push(ti, form(xi)) for ti, xi in zip(t.tolist(), xyz)] + [f.flush()])
+        np.testing.assert_array_equal(out.t, want.t)
+        np.testing.assert_array_equal(out.xyz, want.xyz)
+        np.testing.assert_array_equal(out.replaced, want.replaced)
+    f = PrivacyFilter(FilterOptions(seed=3), [PrivateSpans(spans)], generator=generator)
+    ints = ReleasedBlock.concat([f.push(float(ti), [1, 0, 0]) for ti in t] + [f.flush()])
+    assert ints.xyz.dtype == np.float64 and (ints.xyz[t < 3.0] == [1.0, 0.0, 0.0]).all()  # before the span (then a crossfade)
+
+
+def test_released_blocks_are_the_apps_own_arrays(generator, real):
+    """Changing a released block (or the pushed arrays) in place changes nothing the filter
+    releases later: the filter keeps its own copies."""
+    t, xyz = real[0][:1500], real[1][:1500]
+    spans = [(10.0, 15.0), (22.0, 24.0)]
+    clean = run(generator, t, xyz, spans, seed=3)
+    f = PrivacyFilter(FilterOptions(seed=3), [PrivateSpans(spans)], generator=generator)
+    blocks = []
+    for i in range(0, len(t), 40):
+        x = xyz[i : i + 40].copy()
+        b = f.push_block(t[i : i + 40], x)
+        x[:] = 99.0  # the app reuses its buffer
+        blocks.append(ReleasedBlock(b.t.copy(), b.xyz.copy(), b.replaced.copy()))
+        b.xyz[:] = -99.0  # and scribbles on what it received
+    blocks.append(f.flush())
+    out = ReleasedBlock.concat(blocks)
+    np.testing.assert_array_equal(out.xyz, clean.xyz)
+
+
+class CountingSpans(PrivateSpans):
+    """Overrides is_sensitive: the filter must ask it sample by sample, not its batch form."""
+
+    def __init__(self, spans):
+        super().__init__(spans)
+        self.asked = 0
+
+    def is_sensitive(self, t):
+        self.asked += 1
+        return super().is_sensitive(t)
+
+
+def test_sensitivity_asked_in_batches_equals_asking_sample_by_sample(generator, real):
+    t, xyz = real[0][:1200], real[1][:1200]
+    spans = [(5.0, 7.5), (7.5, 9.0), (20.0, 20.0), (21.99, 22.01)]
+    counting = CountingSpans(spans)
+    a = filter_recording(t, xyz, FilterOptions(seed=2), [counting], generator=generator)
+    b = filter_recording(t, xyz, FilterOptions(seed=2), [PrivateSpans(spans)], generator=generator)
+    assert counting.asked == len(t)
+    np.testing.assert_array_equal(a.replaced, inside(t, spans))
+    np.testing.assert_array_equal(a.xyz, b.xyz)
+    np.testing.assert_array_equal(a.replaced, b.replaced)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    spans=st.lists(st.tuples(st.floats(-5, 15), st.floats(0, 5)), max_size=4),
+    times=st.lists(st.floats(-10, 20), min_size=1, max_size=40, unique=True),
+)
+def test_intervals_mask_equals_contains(spans, times):
+    iv = Intervals([(a, a + d) for a, d in spans] + [(a, a) for a, _ in spans[:1]])
+    ts = sorted(times)
+    assert iv.mask(ts) == [iv.contains(x) for x in ts]
+
+
 # -- invariant 3b: release delay --------------------------------------------------------------
 
 @pytest.mark.parametrize("delay", [0.0, 1.0, 3.0])
@@ -225,6 +305,13 @@ def test_manual_switch_replaces_from_switch_on_to_off(generator, real):
         ((0.98, [1.0, 0.0, 0.0]), TimestampError, "not after the previous"),  # duplicate
         ((np.nan, [1.0, 0.0, 0.0]), TimestampError, "finite"),
         ((1.0, ["a", 0, 0]), SampleValueError, "numbers"),
+        ((1.0, np.array([np.nan, 0, 0])), SampleValueError, "NaN or inf"),
+        ((1.0, (0.0, np.inf, 0.0)), SampleValueError, "NaN or inf"),
+        ((1.0, np.array([[1.0, 2.0, 3.0]])), SampleValueError, "3 values"),
+        ((1.0, (1.0, 2.0)), SampleValueError, "3 values"),
+        ((1.0, (1.0, None, 0.0)), SampleValueError, "NaN or inf"),  # numpy reads None as NaN
+        (("x", [1.0, 0.0, 0.0]), SampleValueError, "numbers"),
+        ((1.0, [1j, 0, 0]), SampleValueError, "numbers"),
     ],
 )
 def test_bad_sample_is_refused_and_filter_stays_usable(generator, real, bad, error, match):
