@@ -2,7 +2,7 @@
 they cost (utility, share of cover time replaced, CPU), on the held-out test users.
 
     python -m benchmarks.decoys [--rates 0 0.05 0.1 0.2 0.3] [--users 3 4 15 20] [--seeds 4]
-                                [--balances 0.5 0] [--out benchmarks/results/decoys.json]
+                                [--balances 0 0.5] [--out benchmarks/results/decoys.json]
 
 Policy: hide WALKING_UPSTAIRS as WALKING with the bundled detector at a 3 s release delay.
 Targets at the default rate: P(sensitive | synthetic segment) <= 0.5 for a perfect detector
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=None, help="HAPT folder (default: $SENSEGEN_HAPT_DIR or ../shared/data/hapt)")
     ap.add_argument("--seeds", type=int, default=4, help="filter runs per rate (seeds); posteriors pool their segments")
-    ap.add_argument("--balances", type=float, nargs="+", default=[DEFAULT_BALANCE, 0.0],
+    ap.add_argument("--balances", type=float, nargs="+", default=[DEFAULT_BALANCE, 0.5],
                     help="DecoyOptions.balance values measured in the same run; the first is the headline (0 = copy lengths)")
     ap.add_argument("--cpu-repeats", type=int, default=3, help="runs per rate for the CPU figure (one stream; 0 skips)")
     ap.add_argument("--cpu-only", action="store_true", help="only (re)measure the CPU figure into an existing --out JSON")

@@ -47,10 +47,11 @@ log = logging.getLogger(__name__)
 
 #: default decoy rate: expected share of cover-activity time replaced by decoys (chosen from
 #: ``benchmarks/decoys.py``; see the README section "Decoys")
-DEFAULT_DECOY_RATE = 0.1
+DEFAULT_DECOY_RATE = 0.3
 
-#: default ``DecoyOptions.balance`` (chosen from ``benchmarks/decoys.py``; 0 = copy lengths)
-DEFAULT_BALANCE = 0.5
+#: default ``DecoyOptions.balance``: 0, each decoy copies a drawn length. Balancing (0.5)
+#: measured no gain on the held-out users (``benchmarks/decoys.py``; README "Decoys").
+DEFAULT_BALANCE = 0.0
 
 #: Default length distribution (seconds): the 20 quantiles (2.5 %, 7.5 %, ... 97.5 %) of the 231
 #: segments the bundled detector replaces when it hides WALKING_UPSTAIRS as WALKING (release
