@@ -1,13 +1,13 @@
 """Decoy segments: what they buy (posterior of "sensitive" given a synthetic segment) and what
 they cost (utility, share of cover time replaced, CPU), on the held-out test users.
 
-    python -m benchmarks.decoys [--rates 0 0.05 0.1 0.2 0.3] [--users 3 4 15 20]
-                                [--out benchmarks/results/decoys.json]
+    python -m benchmarks.decoys [--rates 0 0.05 0.1 0.2 0.3] [--users 3 4 15 20] [--seeds 4]
+                                [--balances 0 0.5] [--out benchmarks/results/decoys.json]
 
 Policy: hide WALKING_UPSTAIRS as WALKING with the bundled detector at a 3 s release delay.
 Targets at the default rate: P(sensitive | synthetic segment) <= 0.5 for a perfect detector
-(in every length bin), utility ratio >= 0.95, attacker recall <= 0.10. About 3 minutes on
-2 cores (most of it fitting the real-data classifiers).
+(in every length bin), utility ratio >= 0.95, attacker recall <= 0.10. Each rate runs
+``--seeds`` times per length rule (``--balances``); about 10 s per run on an idle 2-core machine.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from converter.evaluate import EvaluationConfig, _jsonable, reference_classifier
 from converter.evaluation.decoys import BIN_NAMES, DEFAULT_RATES, cpu_cost, decoy_tradeoff, tradeoff_table  # noqa: E402
 from converter.evaluation.streams import Stream  # noqa: E402
 from converter.hapt import load_hapt  # noqa: E402
-from sdk.decoys import DEFAULT_DECOY_RATE  # noqa: E402
+from sdk.decoys import DEFAULT_BALANCE, DEFAULT_DECOY_RATE  # noqa: E402
 from sdk.detector import ActivityDetector  # noqa: E402
 from sdk.generator import Generator  # noqa: E402
 from sdk.policy import Policy  # noqa: E402
@@ -38,6 +38,9 @@ def main(argv=None) -> int:
     ap.add_argument("--delay", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=None, help="HAPT folder (default: $SENSEGEN_HAPT_DIR or ../shared/data/hapt)")
+    ap.add_argument("--seeds", type=int, default=4, help="filter runs per rate (seeds); posteriors pool their segments")
+    ap.add_argument("--balances", type=float, nargs="+", default=[DEFAULT_BALANCE, 0.5],
+                    help="DecoyOptions.balance values measured in the same run; the first is the headline (0 = copy lengths)")
     ap.add_argument("--cpu-repeats", type=int, default=3, help="runs per rate for the CPU figure (one stream; 0 skips)")
     ap.add_argument("--cpu-only", action="store_true", help="only (re)measure the CPU figure into an existing --out JSON")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "decoys.json"))
@@ -56,7 +59,8 @@ def main(argv=None) -> int:
     else:
         classifiers = reference_classifiers(reference, policy, cfg)
         res = decoy_tradeoff(streams, generator, detector, classifiers, policy, delay_s=args.delay,
-                             crossfade_s=cfg.crossfade_s, rates=args.rates, window=cfg.window, hop=cfg.hop, seed=args.seed)
+                             crossfade_s=cfg.crossfade_s, rates=args.rates, window=cfg.window, hop=cfg.hop, seed=args.seed,
+                             balances=args.balances, seeds=args.seeds)
     if args.cpu_repeats > 0:  # per-rate CPU on one stream, min of interleaved runs (the full runs are too noisy)
         longest = max(streams, key=len)
         res["cpu"] = cpu_cost(longest, policy, detector, generator, args.rates, args.delay, cfg.crossfade_s, args.cpu_repeats)

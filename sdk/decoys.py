@@ -17,6 +17,18 @@ What a decoy may depend on (the privacy argument, tested by the noninterference 
   mixed with a documented default distribution while few have been seen; a small random
   jitter keeps a decoy from copying a past length exactly. A decoy never ends early: its
   length cannot depend on the data it hides.
+* Which length class it falls in (``balance``): an observer sees lengths, so what matters is
+  P(policy | a synthetic segment of this length), per length bin (``bins_s``). Decoys whose
+  bins follow the policy's bin shares equalise that posterior across bins, which is the best a
+  given decoy-time budget can do for the worst bin; drawing each decoy independently reaches
+  those shares only on average, and a rare bin (long stair flights) often gets no decoy at all.
+  With ``balance`` > 0 the bin of the next decoy is drawn from a mixture: ``1 - balance`` of the
+  policy's shares and ``balance`` of the shares the decoys made so far lack (the bins where the
+  policy is over-represented among the segments the app saw). Every bin keeps at least
+  ``1 - balance`` of its share, so an observer who knows the rule and the history never sees a
+  length that no decoy could have had. The counts read are again lengths of released replaced
+  runs only. Off by default (``DEFAULT_BALANCE``): on the held-out users it gained nothing
+  measurable over copying (README "Decoys").
 
 The filter marks decoy samples ``replaced=True`` and makes them with the same generator path
 (priming, crossfade) as sensitive segments, so neither the flag nor the seams tell them apart.
@@ -38,7 +50,11 @@ log = logging.getLogger(__name__)
 
 #: default decoy rate: expected share of cover-activity time replaced by decoys (chosen from
 #: ``benchmarks/decoys.py``; see the README section "Decoys")
-DEFAULT_DECOY_RATE = 0.1
+DEFAULT_DECOY_RATE = 0.3
+
+#: default ``DecoyOptions.balance``: 0, each decoy copies a drawn length. Balancing (0.5)
+#: measured no gain on the held-out users (``benchmarks/decoys.py``; README "Decoys").
+DEFAULT_BALANCE = 0.0
 
 #: Default length distribution (seconds): the 20 quantiles (2.5 %, 7.5 %, ... 97.5 %) of the 231
 #: segments the bundled detector replaces when it hides WALKING_UPSTAIRS as WALKING (release
@@ -67,7 +83,12 @@ class DecoyOptions:
             lengths the policy produced so far.
         jitter: a drawn length is multiplied by a uniform factor in ``[1 - jitter, 1 + jitter]``.
         max_length_s: longest decoy.
-        memory: how many recent segment lengths are kept.
+        memory: how many recent segment lengths are kept (policy segments, and decoys).
+        balance: in ``[0, 1]``; how strongly the bin of the next decoy goes to the length bins
+            that the decoys so far left short of the policy's shares (see the module notes).
+            ``0``: each decoy copies a drawn length independently.
+        bins_s: length-bin edges (seconds) that ``balance`` works on: by default those of the
+            evaluation (0-5, 5-10, 10-20, 20+ s; DESIGN.md).
 
     Raises:
         ValueError: a value out of range (the message names it).
@@ -81,6 +102,8 @@ class DecoyOptions:
     jitter: float = 0.1
     max_length_s: float = 60.0
     memory: int = 50
+    balance: float = DEFAULT_BALANCE
+    bins_s: tuple[float, ...] = (5.0, 10.0, 20.0)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.rate, (int, float)) and 0.0 <= self.rate <= 0.9):
@@ -91,6 +114,12 @@ class DecoyOptions:
         if not lengths or not all(math.isfinite(v) and v > 0 for v in lengths):
             raise ValueError(f"default_lengths_s must be positive seconds, got {self.default_lengths_s!r}")
         object.__setattr__(self, "default_lengths_s", lengths)
+        if not (isinstance(self.balance, (int, float)) and 0.0 <= self.balance <= 1.0):
+            raise ValueError(f"balance must be in [0, 1], got {self.balance!r}")
+        edges = tuple(float(v) for v in self.bins_s)
+        if not all(math.isfinite(v) and v > 0 for v in edges) or list(edges) != sorted(set(edges)):
+            raise ValueError(f"bins_s must be increasing positive seconds, got {self.bins_s!r}")
+        object.__setattr__(self, "bins_s", edges)
         if not (self.prior_weight >= 0 and 0 <= self.jitter < 1 and self.max_length_s > 0 and int(self.memory) >= 1):
             raise ValueError(
                 f"need prior_weight >= 0, 0 <= jitter < 1, max_length_s > 0, memory >= 1; got {self.prior_weight}, "
@@ -153,7 +182,8 @@ class DecoyScheduler:
         self._left = 0  # decoy samples still to come
         self._run = 0  # current replaced run (samples) and whether a sensitivity source made it
         self._run_sensitive = self._run_decoy = False
-        self.lengths_s: deque[float] = deque(maxlen=int(options.memory))
+        self.lengths_s: deque[float] = deque(maxlen=int(options.memory))  # policy segments, as the app saw them
+        self.decoy_lengths_s: deque[float] = deque(maxlen=int(options.memory))  # decoys, as the app saw them
         self._hazard = self.hazard()
         self.decoys_started = 0
         self.decoy_samples = 0
@@ -183,6 +213,8 @@ class DecoyScheduler:
             if self._run_sensitive and not self._run_decoy:  # a policy segment, as the app saw it
                 self.lengths_s.append(self._run * self._dt)
                 self._hazard = self.hazard()
+            elif self._run_decoy and not self._run_sensitive:  # a decoy, as the app saw it
+                self.decoy_lengths_s.append(self._run * self._dt)
             self._run, self._run_sensitive, self._run_decoy = 0, False, False
         if replaced or t - self._last_t > self._max_gap:
             self._real_run = 0
@@ -220,11 +252,43 @@ class DecoyScheduler:
 
     def draw_length_s(self) -> float:
         o, seen = self.options, self.lengths_s
-        if seen and self._rng.random() < len(seen) / (len(seen) + o.prior_weight):
+        if o.balance > 0 and self.decoy_lengths_s:
+            base = self._draw_balanced()
+        elif seen and self._rng.random() < len(seen) / (len(seen) + o.prior_weight):
             base = seen[int(self._rng.integers(len(seen)))]
         else:
             base = o.default_lengths_s[int(self._rng.integers(len(o.default_lengths_s)))]
         return float(min(base * self._rng.uniform(1 - o.jitter, 1 + o.jitter), o.max_length_s))
+
+    def bin_of(self, lengths) -> np.ndarray:
+        """Length bin (index into ``options.bins_s``' intervals) of each length."""
+        return np.searchsorted(self.options.bins_s, np.asarray(lengths, np.float64), side="right")
+
+    def bin_shares(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(policy shares, decoy counts, next-decoy probabilities)`` per length bin: the
+        policy's shares are those of the length pool a copied length is drawn from (the
+        segments seen, plus the default with weight ``prior_weight``)."""
+        o, nb = self.options, len(self.options.bins_s) + 1
+        seen, prior = np.asarray(self.lengths_s, np.float64), np.asarray(o.default_lengths_s)
+        w_prior = o.prior_weight / len(prior) if len(seen) else 1.0 / len(prior)
+        share = np.bincount(self.bin_of(seen), minlength=nb) + w_prior * np.bincount(self.bin_of(prior), minlength=nb)
+        share = share / share.sum()
+        made = np.bincount(self.bin_of(np.asarray(self.decoy_lengths_s)), minlength=nb).astype(np.float64)
+        lack = np.maximum(share * (made.sum() + 1) - made, 0.0)  # sums to >= 1 (the shares sum to 1)
+        p = (1 - o.balance) * share + o.balance * lack / lack.sum()
+        return share, made, p / p.sum()
+
+    def _draw_balanced(self) -> float:
+        """A length from the pool, its bin drawn from ``bin_shares`` (see the module notes)."""
+        o = self.options
+        _, _, p = self.bin_shares()
+        b = int(self._rng.choice(len(p), p=p))
+        seen = [v for v in self.lengths_s if self.bin_of(v) == b]
+        prior = [v for v in o.default_lengths_s if self.bin_of(v) == b]
+        w_prior = o.prior_weight / len(o.default_lengths_s) if self.lengths_s else 1.0 / len(o.default_lengths_s)
+        pool = seen + prior
+        weights = np.r_[np.ones(len(seen)), np.full(len(prior), w_prior)]
+        return float(pool[int(self._rng.choice(len(pool), p=weights / weights.sum()))])
 
     def _classify(self) -> np.ndarray | None:
         """Classify the newest ``window`` released real samples."""

@@ -78,6 +78,10 @@ def runs(mask):
         ({"default_lengths_s": ()}, "default_lengths_s must be positive"),
         ({"default_lengths_s": (3.0, -1.0)}, "default_lengths_s must be positive"),
         ({"jitter": 1.0}, "jitter"),
+        ({"balance": -0.1}, r"balance must be in \[0, 1\]"),
+        ({"balance": 1.5}, r"balance must be in \[0, 1\]"),
+        ({"bins_s": (10.0, 5.0)}, "bins_s must be increasing positive seconds"),
+        ({"bins_s": (0.0, 5.0)}, "bins_s must be increasing positive seconds"),
     ],
 )
 def test_bad_decoy_options_are_refused(kwargs, match):
@@ -165,6 +169,53 @@ def test_decoy_lengths_follow_the_policy_segments(generator, recording):
     lengths = np.array([(b - a) / 50 for a, b in decoys])
     assert np.all((lengths >= 12.0 * 0.9 - 0.05) & (lengths <= 12.02 * 1.1 + 0.05)), lengths
     assert len(np.unique(lengths)) > len(lengths) // 2  # jittered: no exact copies of a past length
+
+
+def test_balance_sends_the_next_decoy_to_the_bins_the_decoys_left_short():
+    """The policy made as many 4 s as 15 s segments; the decoys so far were all 4 s: with
+    balance 0.5 the next one is 15 s with probability 0.5 * 0.5 + 0.5 * 1 (its share plus
+    the whole shortfall), and a bin the policy never used gets nothing."""
+    s = DecoyScheduler(AlwaysCover(), "WALKING", DecoyOptions(rate=0.2, prior_weight=0.0, jitter=0.0, balance=0.5), 0, 50.0)
+    s.lengths_s.extend([4.0] * 10 + [15.0] * 10)
+    s.decoy_lengths_s.extend([4.1] * 5)
+    share, made, p = s.bin_shares()
+    np.testing.assert_allclose(share, [0.5, 0, 0.5, 0])
+    np.testing.assert_array_equal(made, [5, 0, 0, 0])
+    np.testing.assert_allclose(p, [0.25, 0, 0.75, 0])
+    draws = np.array([s.draw_length_s() for _ in range(2000)])
+    assert set(np.unique(draws)) == {4.0, 15.0}
+    assert np.mean(draws == 15.0) == pytest.approx(0.75, abs=0.04)
+    # every bin keeps at least (1 - balance) of its share, however the decoys fell
+    s.decoy_lengths_s.extend([15.0] * 40)
+    _, _, p = s.bin_shares()
+    assert p[2] >= 0.5 * 0.5 - 1e-12 and p[0] == pytest.approx(0.75)
+
+
+def test_balance_zero_copies_lengths_and_without_decoys_so_far_both_rules_agree():
+    """balance 0 is the copying rule; before any decoy the balanced rule's bin shares are the
+    policy's (nothing is short yet)."""
+    for balance in (0.0, 1.0):
+        s = DecoyScheduler(AlwaysCover(), "WALKING", DecoyOptions(rate=0.2, prior_weight=0.0, jitter=0.0, balance=balance), 3, 50.0)
+        s.lengths_s.extend([4.0] * 30 + [25.0] * 10)
+        share, made, p = s.bin_shares()
+        np.testing.assert_allclose(p, share)
+        draws = np.array([s.draw_length_s() for _ in range(2000)])
+        assert np.mean(draws == 25.0) == pytest.approx(0.25, abs=0.04)
+    s.decoy_lengths_s.extend([4.0] * 3)  # balance 1: only the shortfall counts -> the 20+ s bin
+    assert {s.draw_length_s() for _ in range(50)} == {25.0}
+
+
+def test_decoy_lengths_are_counted_as_the_app_saw_them(generator, recording):
+    """The balanced rule counts the decoys by the replaced runs the app received (never by
+    anything it did not see)."""
+    t0, x0 = clip(recording, 173.7, 196.7)
+    n = 10 * 60 * 50
+    t, xyz = np.arange(n) / 50.0, x0[np.arange(n) % len(x0)]
+    f = PrivacyFilter(FilterOptions(seed=3, decoys=DecoyOptions(rate=0.3, detector=AlwaysCover())), [], generator=generator)
+    out = ReleasedBlock.concat([f.push_block(t, xyz), f.flush()])
+    seen = [(b - a) / 50 for a, b in runs(out.replaced) if b < n]
+    assert len(seen) >= 3
+    np.testing.assert_allclose(list(f._decoys.decoy_lengths_s), seen[-f._decoys.decoy_lengths_s.maxlen:])
 
 
 def test_before_any_segment_lengths_come_from_the_documented_default():

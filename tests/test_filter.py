@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sdk.decoys import DecoyOptions
+from sdk.decoys import DEFAULT_BALANCE, DecoyOptions
 from sdk.detector import ActivityDetector, DetectorSource
 from sdk.errors import GeneratorFault, RateMismatchError, SampleValueError, TimestampError
 from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock, filter_recording
@@ -82,11 +82,11 @@ def activity_detector():
     return ActivityDetector()
 
 
-def run_with_decoys(generator, detector, t, xyz, spans, view):
+def run_with_decoys(generator, detector, t, xyz, spans, view, balance=DEFAULT_BALANCE):
     if view == "released":  # the scheduler classifies released real samples itself
-        opts, sources = FilterOptions(seed=7, decoys=DecoyOptions(rate=0.5, detector=detector)), [PrivateSpans(spans)]
+        opts, sources = FilterOptions(seed=7, decoys=DecoyOptions(rate=0.5, detector=detector, balance=balance)), [PrivateSpans(spans)]
     else:  # it reuses the detector source's results of windows of released real samples
-        opts = FilterOptions(seed=7, decoys=DecoyOptions(rate=0.5))
+        opts = FilterOptions(seed=7, decoys=DecoyOptions(rate=0.5, balance=balance))
         sources = [PrivateSpans(spans), GateOnly(Policy(("WALKING_UPSTAIRS",), "WALKING"), detector)]
     f = PrivacyFilter(opts, sources, generator=generator)  # pushed as a sensor delivers: 10 at a time
     return ReleasedBlock.concat([f.push_block(t[i : i + 10], xyz[i : i + 10]) for i in range(0, len(t), 10)] + [f.flush()])
@@ -98,17 +98,19 @@ def run_with_decoys(generator, detector, t, xyz, spans, view):
     noise_seed=st.integers(0, 2**31),
     scale=st.sampled_from([0.0, 1.0, 50.0]),
     view=st.sampled_from(["released", "detector-source"]),
+    balance=st.sampled_from([0.0, DEFAULT_BALANCE, 1.0]),
 )
-def test_released_stream_with_decoys_is_independent_of_sensitive_samples(generator, activity_detector, walking, spans, noise_seed, scale, view):
-    """Invariant 1 with decoys on: where decoys start and how long they last read only data
-    released as real, so the output (values and flags) ignores the data inside private spans."""
+def test_released_stream_with_decoys_is_independent_of_sensitive_samples(generator, activity_detector, walking, spans, noise_seed, scale, view, balance):
+    """Invariant 1 with decoys on: where decoys start and how long they last (also the length
+    bin the balanced rule picks) read only data released as real, so the output (values and
+    flags) ignores the data inside private spans."""
     t, xyz = walking
     spans = [(t[0] + a, t[0] + a + d) for a, d in spans]
-    base = run_with_decoys(generator, activity_detector, t, xyz, spans, view)
+    base = run_with_decoys(generator, activity_detector, t, xyz, spans, view, balance)
     altered = xyz.copy()
     m = inside(t, spans)
     altered[m] = np.random.default_rng(noise_seed).normal(size=(m.sum(), 3)) * scale
-    other = run_with_decoys(generator, activity_detector, t, altered, spans, view)
+    other = run_with_decoys(generator, activity_detector, t, altered, spans, view, balance)
     np.testing.assert_array_equal(base.xyz, other.xyz)
     np.testing.assert_array_equal(base.replaced, other.replaced)
     assert base.replaced[m].all()

@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from sdk.activities import ACTIVITIES, activity_index
-from sdk.decoys import DecoyOptions
+from sdk.decoys import DEFAULT_BALANCE, DecoyOptions
 from sdk.detector import ActivityDetector, DetectorSource
 from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock
 from sdk.generator import Generator
@@ -72,7 +72,9 @@ def posterior_table(runs: Sequence[dict], spotted: Sequence[bool] | None = None)
         pol = sum(r["policy"] for r in rs)
         tru = sum(r["true"] for r in rs)
         return {"segments": n, "policy": pol, "decoys": n - pol, "true": tru,
-                "posterior_policy": pol / n if n else float("nan"), "posterior_true": tru / n if n else float("nan")}
+                "posterior_policy": pol / n if n else float("nan"), "posterior_true": tru / n if n else float("nan"),
+                "policy_s": float(sum(r["length_s"] for r in rs if r["policy"])),
+                "decoy_s": float(sum(r["length_s"] for r in rs if not r["policy"]))}
 
     out = {"pooled": row(keep), "bins": {}}
     for name in BIN_NAMES:
@@ -161,14 +163,14 @@ class _AnsweringSource(DetectorSource):
 
 def release_with_decoys(
     stream: Stream, policy: Policy, detector: ActivityDetector, generator: Generator, rate: float,
-    delay_s: float, crossfade_s: float, seed: int,
+    delay_s: float, crossfade_s: float, seed: int, balance: float = DEFAULT_BALANCE,
 ) -> tuple[Released, np.ndarray]:
     """The product pipeline on one stream: ``PrivacyFilter`` with a ``DetectorSource`` and
-    decoys at ``rate``, pushed in sensor-sized blocks. Returns the released stream and the
-    policy's mask (the samples the detector asked to replace; the other replaced ones are
-    decoys)."""
+    decoys at ``rate`` (``DecoyOptions.balance`` = ``balance``), pushed in sensor-sized blocks.
+    Returns the released stream and the policy's mask (the samples the detector asked to
+    replace; the other replaced ones are decoys)."""
     opts = FilterOptions(cover=policy.cover, delay_s=delay_s, crossfade_s=crossfade_s, seed=seed,
-                         decoys=DecoyOptions(rate=float(rate)))
+                         decoys=DecoyOptions(rate=float(rate), balance=float(balance)))
     src = _AnsweringSource(policy, detector)
     f = PrivacyFilter(opts, [src], generator=generator)
     blocks = [f.push_block(stream.t[s : s + BLOCK], stream.xyz[s : s + BLOCK]) for s in range(0, len(stream), BLOCK)]
@@ -192,12 +194,22 @@ def decoy_tradeoff(
     hop: int = 64,
     seed: int = 0,
     progress: bool = True,
+    balances: Sequence[float] = (DEFAULT_BALANCE,),
+    seeds: int = 1,
 ) -> dict:
     """The trade-off table: for each decoy rate, the posteriors, utility, attacker recall,
     the share of cover time replaced and the CPU of the filter (see the module docstring).
 
+    ``seeds`` runs of the filter per rate (filter seeds ``(seed + k) * 1000 + stream``): the
+    posteriors are computed from the segments pooled over the runs (what an observer of many
+    such days would count), the other figures are means over the runs; ``per_seed`` keeps each
+    run's worst-bin and pooled posterior. The splice detector is judged on the first run only.
+    Each ``balances`` value (``DecoyOptions.balance``) is measured at every rate in the same
+    run: the first is the headline (``rates``), the others go to ``other_balances``.
+
     Returns:
-        ``{"rates": {rate: row}, "raw": {...}, "targets": ...}``.
+        ``{"rates": {rate: row}, "other_balances": {balance: {rate: row}}, "raw": {...},
+        "structural_limit": {...}, "targets": ...}``.
     """
     from tqdm.auto import tqdm
 
@@ -210,64 +222,158 @@ def decoy_tradeoff(
     raw_utility = M.utility_accuracy(classifiers, *_labelled(raw_all))
     cover_samples = int(sum((s.labels == cover).sum() for s in streams))
     stream_s = sum(len(s) for s in streams) / rate_hz
+    labels = np.concatenate([s.labels for s in streams])
     out: dict = {
         "delay_s": delay_s,
         "bins": list(BIN_NAMES),
         "stream_s": stream_s,
         "cover_s": cover_samples / rate_hz,
+        "seeds": int(seeds),
+        "balance": float(balances[0]),
         "raw": {"utility_accuracy": raw_utility,
                 "attacker_recall": M.attacker_recall(classifiers, *_labelled(raw_all), cover=cover)["recall"]},
         "targets": {k: {"op": op, "value": v} for k, (op, v) in DECOY_TARGETS.items()},
         "rates": {},
+        "other_balances": {},
     }
-    for rate in tqdm(list(rates), desc="decoy rates", disable=not progress, leave=False):
+
+    def one_run(rate: float, balance: float, k: int) -> dict:
         t0 = time.process_time()
-        runs_ = [release_with_decoys(s, policy, detector, generator, rate, delay_s, crossfade_s, seed * 1000 + si)
+        runs_ = [release_with_decoys(s, policy, detector, generator, rate, delay_s, crossfade_s, (seed + k) * 1000 + si, balance)
                  for si, s in enumerate(streams)]
         cpu = time.process_time() - t0
         rel, masks = [r for r, _ in runs_], [m for _, m in runs_]
         rep = np.concatenate([r.replaced for r in rel])
         pm = np.concatenate(masks)
-        labels = np.concatenate([s.labels for s in streams])
-        sl = np.isin(labels, sens)
         decoy = rep & ~pm
         runs = []
         for r, m in zip(rel, masks):
             runs += replaced_runs(r.replaced, m, np.isin(r.stream.labels, sens), rate_hz)
-        n_decoys = sum(not r["policy"] for r in runs)
         w = Windows.concat([cut(r, window, hop, si * 1_000_000) for si, r in enumerate(rel)])
         util = M.utility_accuracy(classifiers, *_labelled(w))
+        return {
+            "runs": runs, "rel": rel, "masks": masks, "rep": rep, "pm": pm, "decoy": decoy,
+            "utility_accuracy": util,
+            "attacker_recall": M.attacker_recall(classifiers, *_labelled(w), cover=cover)["recall"],
+            "filter_cpu_s": cpu,
+        }
+
+    jobs = [(b, float(r)) for b in balances for r in rates]
+    for balance, rate in tqdm(jobs, desc="decoy rates", disable=not progress, leave=False):
+        done = [one_run(rate, balance, k) for k in range(max(1, int(seeds)))]
+        runs = [r for d in done for r in d["runs"]]
+        rep = np.concatenate([d["rep"] for d in done])
+        pm = np.concatenate([d["pm"] for d in done])
+        decoy = np.concatenate([d["decoy"] for d in done])
+        lab = np.tile(labels, len(done))
+        sl = np.isin(lab, sens)
+        n_runs = len(done)
+        n_decoys = sum(not r["policy"] for r in runs) / n_runs
+        util = float(np.mean([d["utility_accuracy"] for d in done]))
+        per_seed = [posterior_table(d["runs"]) for d in done]
         row = {
             "rate": float(rate),
+            "balance": float(balance),
             "perfect": {
                 "sample": {"posterior_policy": float((rep & pm).sum() / max(rep.sum(), 1)),
                            "posterior_true": float((rep & sl).sum() / max(rep.sum(), 1))},
                 "segment": posterior_table(runs),
+                "per_seed": [{"worst_bin_policy": t["worst_bin_policy"], "pooled_policy": t["pooled"]["posterior_policy"]}
+                             for t in per_seed],
+                "worst_bin_policy_mean": float(np.mean([t["worst_bin_policy"] for t in per_seed])),
             },
-            "splice": splice_posterior(rel, masks, sens, window, hop, seed, rate_hz),
+            "splice": splice_posterior(done[0]["rel"], done[0]["masks"], sens, window, hop, seed, rate_hz),
             "utility_accuracy": util,
             "utility_ratio": util / raw_utility if raw_utility > 0 else float("nan"),
-            "attacker_recall": M.attacker_recall(classifiers, *_labelled(w), cover=cover)["recall"],
+            "utility_ratio_per_seed": [d["utility_accuracy"] / raw_utility for d in done] if raw_utility > 0 else [],
+            "attacker_recall": float(np.mean([d["attacker_recall"] for d in done])),
             "decoys": n_decoys,
-            "decoy_s": float(decoy.sum() / rate_hz),
-            "cover_replaced_by_decoys": float((decoy & (labels == cover)).sum() / max(cover_samples, 1)),
-            "decoy_time_per_cover_time": float(decoy.sum() / max(cover_samples, 1)),
-            "decoys_outside_cover": float((decoy & (labels != cover)).sum() / max(decoy.sum(), 1)),
-            "decoy_time_by_label": decoy_time_by_label(decoy, labels),
+            "decoy_s": float(decoy.sum() / rate_hz / n_runs),
+            "cover_replaced_by_decoys": float((decoy & (lab == cover)).sum() / max(cover_samples * n_runs, 1)),
+            "decoy_time_per_cover_time": float(decoy.sum() / max(cover_samples * n_runs, 1)),
+            "decoys_outside_cover": float((decoy & (lab != cover)).sum() / max(decoy.sum(), 1)),
+            "decoy_time_by_label": decoy_time_by_label(decoy, lab),
             "replaced_share": float(rep.mean()),
             "cover_s_per_decoy": float(cover_samples / rate_hz / n_decoys) if n_decoys else float("inf"),
-            "filter_cpu_s": cpu,
+            "filter_cpu_s": float(np.mean([d["filter_cpu_s"] for d in done])),
         }
-        out["rates"][f"{float(rate):g}"] = row
-    base = out["rates"].get("0")
-    for row in out["rates"].values():
-        if base:
-            row["extra_cpu"] = row["filter_cpu_s"] / base["filter_cpu_s"] - 1
-        row["targets"] = {
-            "posterior_segment_perfect": _check("posterior_segment_perfect", row["perfect"]["segment"]["worst_bin_policy"]),
-            "utility_ratio": _check("utility_ratio", row["utility_ratio"]),
-            "attacker_recall": _check("attacker_recall", row["attacker_recall"]),
-        }
+        target = out["rates"] if balance == balances[0] else out["other_balances"].setdefault(f"{float(balance):g}", {})
+        target[f"{float(rate):g}"] = row
+    for table in [out["rates"], *out["other_balances"].values()]:
+        base = table.get("0")
+        for row in table.values():
+            if base:
+                row["extra_cpu"] = row["filter_cpu_s"] / base["filter_cpu_s"] - 1
+            row["targets"] = {
+                "posterior_segment_perfect": _check("posterior_segment_perfect", row["perfect"]["segment"]["worst_bin_policy"]),
+                "utility_ratio": _check("utility_ratio", row["utility_ratio"]),
+                "attacker_recall": _check("attacker_recall", row["attacker_recall"]),
+            }
+    if "0" in out["rates"]:
+        out["structural_limit"] = structural_limit(out)
+    return out
+
+
+#: walking multipliers of the projection (``structural_limit``): k times the walking of the
+#: test streams for the same policy segments
+PROJECTION_WALKING: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 20.0, 40.0)
+
+
+def structural_limit(res: dict, walking: Sequence[float] = PROJECTION_WALKING) -> dict:
+    """What a posterior <= 0.5 would take on these streams, and a projection to more walking.
+
+    * ``needed``, per length bin: an observer's P(policy | segment of this bin) is
+      P / (P + D) for P policy segments and D decoys in the bin, so <= 0.5 needs D >= P; with
+      decoy lengths matching the policy's, that is as much decoy time as policy time in the
+      bin. As a share of the cover time of the streams, and in decoy rates at the measured
+      decoy time per unit of ``rate`` (decoys run on past the walking they start in).
+    * ``best_worst_bin``: the lowest worst-bin posterior any rule for choosing lengths could
+      reach with the decoy time measured at each rate (lengths matching the policy's in each
+      bin, fractional decoys allowed): 1 / (1 + decoy time / policy time).
+    * ``projection`` (a projection, not a measurement): the per-bin posterior if the owner
+      walked ``k`` times as much for the same policy segments, the decoys per bin measured at
+      each rate scaled by ``k``: P / (P + k D); and ``matched_lengths``, the same in every bin
+      once the decoys' lengths follow the policy's: 1 / (1 + k * decoy time / policy time).
+    """
+    base = res["rates"]["0"]["perfect"]["segment"]
+    n0 = max(1, len(res["rates"]["0"]["perfect"].get("per_seed", [])))  # runs pooled in the rate-0 counts
+    cover_s = res["cover_s"]
+    per_rate = {k: r["decoy_s"] / max(float(k), 1e-9) for k, r in res["rates"].items() if float(k) > 0 and r["decoy_s"] > 0}
+    decoy_s_per_rate = float(np.median(list(per_rate.values()))) if per_rate else float("nan")
+    needed, total_p, total_s = {}, 0, 0.0
+    for name in BIN_NAMES:
+        b = base["bins"][name]
+        p, ps = b["policy"] / n0, b["policy_s"] / n0
+        total_p += p
+        total_s += ps
+        needed[name] = {"policy_segments": p, "policy_s": ps, "decoys_needed": p,
+                        "decoy_s_needed": ps, "share_of_cover_time": ps / cover_s}
+    needed["all bins"] = {"policy_segments": total_p, "policy_s": total_s, "decoys_needed": total_p, "decoy_s_needed": total_s,
+                          "share_of_cover_time": total_s / cover_s}
+    for v in needed.values():
+        v["rate_needed"] = v["decoy_s_needed"] / decoy_s_per_rate if per_rate else float("nan")
+    out = {"cover_s": cover_s, "decoy_s_per_unit_rate": decoy_s_per_rate, "needed": needed,
+           "best_worst_bin": {k: 1.0 / (1.0 + r["decoy_s"] / total_s) for k, r in res["rates"].items()} if total_s else {},
+           "projection": {}}
+    for key, r in res["rates"].items():
+        if float(key) == 0:
+            continue
+        n_runs = max(1, len(r["perfect"].get("per_seed", [])) or 1)
+        rows = {}
+        for k in walking:
+            cells = {}
+            for name in BIN_NAMES:
+                p = base["bins"][name]["policy"] / n0
+                d = r["perfect"]["segment"]["bins"][name]["decoys"] / n_runs
+                cells[name] = p / (p + k * d) if p else float("nan")
+            finite = [v for v in cells.values() if np.isfinite(v)]
+            tp = base["pooled"]["policy"] / n0
+            cells["worst"] = max(finite) if finite else float("nan")
+            cells["pooled"] = tp / (tp + k * r["decoys"]) if tp else float("nan")
+            # every bin alike once decoy lengths follow the policy's (the long-run aim of both rules)
+            cells["matched_lengths"] = 1.0 / (1.0 + k * r["decoy_s"] / total_s) if total_s else float("nan")
+            rows[f"{k:g}"] = cells
+        out["projection"][key] = rows
     return out
 
 
@@ -304,28 +410,70 @@ def _f(v, spec: str = ".3f") -> str:
     return "–" if v is None or not np.isfinite(v) else format(v, spec)
 
 
-def tradeoff_table(res: dict) -> str:
-    """The trade-off as a Markdown table (one row per rate) plus per-bin posteriors."""
-    lines = [
-        "| rate | decoys | cover replaced by decoys | P(policy \\| synth. sample) | P(policy \\| synth. segment) worst bin / pooled "
-        "| P(true \\| synth. segment) worst bin / pooled | splice: P(policy \\| spotted segment) | utility ratio | attacker recall | extra CPU |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for key, r in res["rates"].items():
+def _rate_rows(table: dict, res: dict, cpu: dict) -> list[str]:
+    lines = []
+    for key, r in table.items():
         seg = r["perfect"]["segment"]
         sp = r["splice"].get("segment", {}).get("pooled", {})
-        cpu = res.get("cpu", {}).get(key, {}).get("extra_cpu")
+        c = cpu.get(key, {}).get("extra_cpu")
         lines.append(
-            f"| {key} | {r['decoys']} | {_f(r['cover_replaced_by_decoys'])} | {_f(r['perfect']['sample']['posterior_policy'])} "
+            f"| {key} | {_f(r['decoys'], '.1f')} | {_f(r['decoy_s'], '.0f')} | {_f(r['cover_replaced_by_decoys'])} "
+            f"| {_f(r['perfect']['sample']['posterior_policy'])} "
             f"| {_f(seg['worst_bin_policy'])} / {_f(seg['pooled']['posterior_policy'])} "
+            f"| {_f(r['perfect'].get('worst_bin_policy_mean'), '.2f')} "
             f"| {_f(seg['worst_bin_true'])} / {_f(seg['pooled']['posterior_true'])} "
             f"| {_f(sp.get('posterior_policy'))} | {_f(r['utility_ratio'])} | {_f(r['attacker_recall'])} "
-            f"| {'–' if cpu is None else f'{100 * cpu:+.1f} %'} |"
+            f"| {'–' if c is None else f'{100 * c:+.1f} %'} |"
         )
-    lines += ["", "Per length bin, perfect detector: P(policy | segment) (P(true | segment)) [segments]", "",
-              "| rate | " + " | ".join(BIN_NAMES) + " |", "|---|" + "---|" * len(BIN_NAMES)]
-    for key, r in res["rates"].items():
+    return lines
+
+
+_HEAD = [
+    "| rate | decoys | decoy s | cover replaced by decoys | P(policy \\| synth. sample) | P(policy \\| synth. segment) worst bin / pooled "
+    "| worst bin, mean of runs | P(true \\| synth. segment) worst bin / pooled | splice: P(policy \\| spotted segment) | utility ratio "
+    "| attacker recall | extra CPU |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+]
+
+
+def _bin_rows(table: dict) -> list[str]:
+    lines = []
+    for key, r in table.items():
         b = r["perfect"]["segment"]["bins"]
         cells = [f"{_f(b[n]['posterior_policy'], '.2f')} ({_f(b[n]['posterior_true'], '.2f')}) [{b[n]['segments']}]" for n in BIN_NAMES]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def tradeoff_table(res: dict) -> str:
+    """The trade-off as Markdown: one row per rate, the per-bin posteriors, the other length
+    rules (``other_balances``) and the structural limit."""
+    seeds = res.get("seeds", 1)
+    cpu = res.get("cpu", {})
+    lines = [f"Length rule: balance {res.get('balance', DEFAULT_BALANCE):g}; {seeds} run(s) per rate, segments pooled "
+             "over the runs, other figures their mean.", "", *_HEAD, *_rate_rows(res["rates"], res, cpu)]
+    lines += ["", "Per length bin, perfect detector: P(policy | segment) (P(true | segment)) [segments, all runs]", "",
+              "| rate | " + " | ".join(BIN_NAMES) + " |", "|---|" + "---|" * len(BIN_NAMES), *_bin_rows(res["rates"])]
+    for bal, table in res.get("other_balances", {}).items():
+        lines += ["", f"Same run, length rule balance {bal}:", "", *_HEAD, *_rate_rows(table, res, {}), "",
+                  "| rate | " + " | ".join(BIN_NAMES) + " |", "|---|" + "---|" * len(BIN_NAMES), *_bin_rows(table)]
+    lim = res.get("structural_limit")
+    if lim:
+        lines += ["", f"Structural limit (posterior <= 0.5 needs as many decoys as policy segments in each bin; "
+                      f"{lim['cover_s']:.0f} s of cover, {_f(lim['decoy_s_per_unit_rate'], '.0f')} s of decoys per unit of rate):", "",
+                  "| bin | policy segments | policy s | decoys needed | decoy s needed | x cover time | rate needed |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, v in lim["needed"].items():
+            lines.append(f"| {name} | {v['policy_segments']:g} | {v['policy_s']:.0f} | {v['decoys_needed']:g} | {v['decoy_s_needed']:.0f} "
+                         f"| {v['share_of_cover_time']:.2f} | {_f(v['rate_needed'], '.2f')} |")
+        lines += ["", "Best worst-bin posterior any length rule could reach with the decoy time measured: "
+                  + ", ".join(f"{k}: {_f(v, '.2f')}" for k, v in lim["best_worst_bin"].items()), "",
+                  "PROJECTION (not measured): per-bin P(policy | segment) with k times the walking for the same policy "
+                  "segments, decoys per bin scaled from the measurement", "",
+                  "| rate | k | " + " | ".join(BIN_NAMES) + " | worst | pooled | every bin, lengths matched |",
+                  "|---|---|" + "---|" * (len(BIN_NAMES) + 3)]
+        for key, rows in lim["projection"].items():
+            for k, c in rows.items():
+                lines.append(f"| {key} | {k} | " + " | ".join(_f(c[n], ".2f") for n in BIN_NAMES)
+                             + f" | {_f(c['worst'], '.2f')} | {_f(c['pooled'], '.2f')} | {_f(c['matched_lengths'], '.2f')} |")
     return "\n".join(lines)
