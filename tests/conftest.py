@@ -37,6 +37,22 @@ def hapt_file(hapt_root) -> Path:
     return hapt_root / "RawData" / "acc_exp05_user03.txt"
 
 
+@pytest.fixture(scope="module")
+def generator():
+    """The bundled default generator (one per test module)."""
+    from sdk.generator import Generator
+
+    return Generator()
+
+
+@pytest.fixture(scope="module")
+def detector():
+    """The bundled activity detector (one per test module)."""
+    from sdk.detector import ActivityDetector
+
+    return ActivityDetector()
+
+
 @pytest.fixture(scope="session")
 def tiny_export(tmp_path_factory, hapt_root):
     """A tiny generator trained for one short epoch on 4 real users, exported in all dtypes."""

@@ -7,10 +7,10 @@ from hypothesis import strategies as st
 
 from sdk.cover_bank import CoverBank, CoverBankError, CoverBankOptions
 from sdk.decoys import DecoyOptions
-from sdk.detector import ActivityDetector, DetectorSource
+from sdk.detector import DetectorSource
 from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock, filter_recording
 from sdk.gait import Cadence, cadence
-from sdk.generator import Generator, SyntheticStream
+from sdk.generator import SyntheticStream
 from sdk.policy import Policy
 from sdk.sensitivity import PrivateSpans
 
@@ -18,16 +18,6 @@ from .conftest import stream_of
 
 START = 8600  # exp05_user03 from here: walking 0-23 s and 33-54 s, then stairs from 108 s
 SPANS = [(40.0, 47.0), (95.0, 101.0)]
-
-
-@pytest.fixture(scope="module")
-def generator():
-    return Generator()
-
-
-@pytest.fixture(scope="module")
-def detector():
-    return ActivityDetector()
 
 
 @pytest.fixture(scope="module")

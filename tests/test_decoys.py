@@ -5,23 +5,12 @@ import pytest
 
 from sdk.activities import ACTIVITIES
 from sdk.decoys import DEFAULT_DECOY_RATE, DecoyOptions, DecoyScheduler
-from sdk.detector import ActivityDetector, DetectorSource
+from sdk.detector import DetectorSource
 from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock, filter_recording
-from sdk.generator import Generator
 from sdk.policy import Policy
 from sdk.sensitivity import PrivateSpans
 
 from .conftest import stream_of
-
-
-@pytest.fixture(scope="module")
-def generator():
-    return Generator()
-
-
-@pytest.fixture(scope="module")
-def detector():
-    return ActivityDetector()
 
 
 @pytest.fixture(scope="module")

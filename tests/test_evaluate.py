@@ -23,9 +23,8 @@ from converter.evaluation.streams import (
 )
 from sdk.activities import activity_index
 from sdk.decoys import DecoyOptions
-from sdk.detector import ActivityDetector, DetectorSource
+from sdk.detector import DetectorSource
 from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock
-from sdk.generator import Generator
 from sdk.policy import Policy
 
 POLICY = Policy(("WALKING_UPSTAIRS",), "WALKING")
@@ -40,16 +39,6 @@ def data(hapt_root):
     evaluated = [Stream.from_experiment(e) for e in ds.experiments if e.user in (3, 15)][-2:]  # exp 6 (user 3), exp 30 (user 15)
     reference = [Stream.from_experiment(e) for e in ds.experiments if e.user in (1, 2)]
     return evaluated, reference
-
-
-@pytest.fixture(scope="module")
-def detector():
-    return ActivityDetector()
-
-
-@pytest.fixture(scope="module")
-def generator():
-    return Generator()
 
 
 def chunk(s: Stream, a: int, b: int) -> Stream:

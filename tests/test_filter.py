@@ -12,16 +12,10 @@ from sdk.decoys import DEFAULT_BALANCE, DecoyOptions
 from sdk.detector import ActivityDetector, DetectorSource
 from sdk.errors import GeneratorFault, RateMismatchError, SampleValueError, TimestampError
 from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock, filter_recording
-from sdk.generator import Generator
 from sdk.policy import Policy
 from sdk.sensitivity import Intervals, ManualSwitch, PrivateSpans, SensitivitySource
 
 from .conftest import stream_of
-
-
-@pytest.fixture(scope="module")
-def generator():
-    return Generator()  # the bundled default model
 
 
 @pytest.fixture(scope="module")

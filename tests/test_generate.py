@@ -29,11 +29,6 @@ SCHEDULE = "WALKING:12,WALKING_UPSTAIRS:6,SITTING:8"
 
 
 @pytest.fixture(scope="module")
-def generator():
-    return Generator()
-
-
-@pytest.fixture(scope="module")
 def placement(hapt_root, generator):
     users, source = placement_source(generator.metadata)
     acts = [a for a in generator.activities if a != "OTHER"]

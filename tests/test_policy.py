@@ -257,13 +257,6 @@ def test_windows_are_classified_every_hop_when_blocks_have_any_size():
 
 # -- with the filter: combination with private spans, fail closed --------------------------------
 
-@pytest.fixture(scope="module")
-def generator():
-    from sdk.generator import Generator
-
-    return Generator()
-
-
 def run_filter(generator, t, xyz, sources, delay_s=1.0):
     # decoys off: these tests pin exactly which samples the detector and the spans replace
     f = PrivacyFilter(FilterOptions(delay_s=delay_s, crossfade_s=0.0, seed=3, decoys=DecoyOptions(rate=0.0)), sources, generator=generator)
