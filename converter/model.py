@@ -83,11 +83,20 @@ def sample_params(params, mixtures: int, seed=None):
     normal = tf.random.normal(tf.concat([tf.shape(logits)[:-1], [AXES]], 0), seed=seed)
     e = tf.reduce_sum(pick * tf.exp(tf.maximum(log_sigma, LOG_SIGMA_MIN)), axis=-2) * normal
     if coupling is not None:
-        b = tf.reduce_sum(pick * coupling, axis=-2)
-        d1 = e[..., 0:1]
-        d2 = b[..., 0:1] * d1 + e[..., 1:2]
-        e = tf.concat([d1, d2, b[..., 1:2] * d1 + b[..., 2:3] * d2 + e[..., 2:3]], axis=-1)
+        e = _coupled(e, tf.reduce_sum(pick * coupling, axis=-2))
     return tf.reduce_sum(pick * mu, axis=-2) + e
+
+
+def _coupled(e, b):
+    """The scaled noise ``e`` (…, 3) of one component through its coupling ``b`` (…, 3) =
+    (b21, b31, b32): ``d1 = e1``, ``d2 = b21 d1 + e2``, ``d3 = b31 d1 + b32 d2 + e3`` (the
+    module docstring's form; non-shrinking slices, so the block graph stays one partition)."""
+    from keras import ops
+
+    d1 = e[..., 0:1]
+    d2 = b[..., 0:1] * d1 + e[..., 1:2]
+    d3 = b[..., 1:2] * d1 + b[..., 2:3] * d2 + e[..., 2:3]
+    return ops.concatenate([d1, d2, d3], axis=-1)
 
 
 def build_step_model(seq_model: keras.Model, cfg: GeneratorConfig) -> keras.Model:
@@ -232,12 +241,8 @@ def build_block_model(step_model: keras.Model, block: int) -> keras.Model:
             x = ops.sum(pick * (mu + ops.exp(ops.maximum(log_sigma, LOG_SIGMA_MIN)) * noise), axis=1)
         else:  # pick the component's parameters, then the axis-autoregressive draw
             e = ops.reshape(ops.sum(pick * ops.exp(ops.maximum(log_sigma, LOG_SIGMA_MIN)), axis=1), (1, 1, AXES)) * noise
-            e = ops.reshape(e, (1, AXES))
             b = ops.sum(pick * ops.reshape(out["coupling"], (1, m, AXES)), axis=1)
-            d1 = e[:, 0:1]
-            d2 = b[:, 0:1] * d1 + e[:, 1:2]
-            d3 = b[:, 1:2] * d1 + b[:, 2:3] * d2 + e[:, 2:3]
-            x = ops.sum(pick * mu, axis=1) + ops.concatenate([d1, d2, d3], axis=1)
+            x = ops.sum(pick * mu, axis=1) + _coupled(ops.reshape(e, (1, AXES)), b)
         drift = drift + alpha * (x - drift)
         x = x - drift
         samples.append(x[:, None, :])

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-#: mixture component shapes: per-axis variances only, or a full 3x3 covariance per component
-COVARIANCES = ("diagonal", "full")
+from sdk.gait import CLOCK_WIDTH, STRIDE_CLOCK_WIDTH
+from sdk.mdn import COVARIANCES
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,6 @@ class GeneratorConfig:
     @property
     def clock_width(self) -> int:
         """Width of the gait clock part of the condition input (0: no clock)."""
-        from sdk.gait import CLOCK_WIDTH, STRIDE_CLOCK_WIDTH
-
         return (STRIDE_CLOCK_WIDTH if self.stride_clock else CLOCK_WIDTH) if self.clock else 0
 
     def to_dict(self) -> dict:

@@ -16,7 +16,7 @@ from .activities import activity_index
 from .block import BLOCK_MEMBER, BlockModel, BlockSampler
 from .errors import GeneratorFault, ModelError
 from .gait import CLOCK_WIDTH, DYNAMIC, STRIDE_CLOCK_WIDTH, Cadence, PhaseClock, clock_rows, phase_at_end, step_phase
-from .mdn import MixtureSampler, SamplingOptions
+from .mdn import COVARIANCES, MixtureSampler, SamplingOptions
 from .runtime import RuntimeInfo, load_model
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class Generator:
         self.units: list[int] = [int(u) for u in arch["lstm_units"]]
         self.mixtures: int = int(arch["mixtures"])
         self.covariance: str = str(arch.get("covariance", "diagonal"))
-        if self.covariance not in ("diagonal", "full"):
+        if self.covariance not in COVARIANCES:
             raise ModelError(f"{self.path}: unknown mixture covariance {self.covariance!r} in the metadata")
         self.activities: tuple[str, ...] = tuple(meta["activities"])
         self.rate_hz: float = float(meta["rate_hz"])

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 LOG_SIGMA_MIN = -7.0  # same floor as the training loss
+#: mixture component shapes: per-axis variances only, or a full 3x3 covariance per component
+COVARIANCES = ("diagonal", "full")
 
 
 @dataclass(frozen=True)
