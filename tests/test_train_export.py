@@ -39,16 +39,26 @@ def test_export_file_has_no_flex_or_resource_ops(tiny_export):
     assert b"Flex" not in flat and b"VAR_HANDLE" not in flat and b"READ_VARIABLE" not in flat
 
 
-def test_numpy_step_matches_float32_tflite(tiny_export, rng):
-    g = Generator(tiny_export["files"]["float32"].path)
-    n = NumpyStep(tiny_export["dir"] / "generator_weights.npz")
+@pytest.mark.parametrize("export", ["tiny_export", "tiny_full_export"])
+def test_numpy_step_matches_float32_tflite(export, request, rng):
+    """Every mixture output of the numpy step equals the float32 file's, for a diagonal and a
+    full-covariance mixture."""
+    exported = request.getfixturevalue(export)
+    g = Generator(exported["files"]["float32"].path)
+    n = NumpyStep(exported["dir"] / "generator_weights.npz")
     sg, sn = g.zero_state(), n.zero_state()
     for i in range(100):
-        x, c = rng.normal(size=3), g.condition("SITTING" if i % 2 else None)
+        x, c = rng.normal(size=3), g.condition(("WALKING" if export == "tiny_full_export" else "SITTING") if i % 2 else None)
         og, sg = g.step(x, c, sg)
         on, sn = n.step(x, c, sn)
         np.testing.assert_allclose(og.mu, on.mu, atol=1e-4)
         np.testing.assert_allclose(og.logits, on.logits, atol=1e-4)
+        np.testing.assert_allclose(og.log_sigma, on.log_sigma, atol=1e-4)
+        if g.covariance == "full":
+            assert og.coupling.shape == (g.mixtures, 3)
+            np.testing.assert_allclose(og.coupling, on.coupling, atol=1e-4)
+        else:
+            assert og.coupling is None and on.coupling is None
 
 
 def test_default_int8_quantisation_would_need_a_newer_runtime(tiny_export):
