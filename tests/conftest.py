@@ -87,6 +87,20 @@ def tiny_full_export(tmp_path_factory, hapt_root):
     return {"run": run, "dir": out, "files": {e.dtype: e for e in exported}}
 
 
+def count_predictions(monkeypatch, detector) -> list[int]:
+    """Make ``detector.predict_proba`` record the number of windows of each call (for this
+    test only); returns that list."""
+    calls: list[int] = []
+    real = detector.predict_proba
+
+    def counting(w):
+        calls.append(len(w))
+        return real(w)
+
+    monkeypatch.setattr(detector, "predict_proba", counting)
+    return calls
+
+
 def stream_of(path, seconds: float | None = None):
     from sdk.recording import read_hapt_raw
 

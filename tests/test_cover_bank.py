@@ -14,7 +14,7 @@ from sdk.generator import SyntheticStream
 from sdk.policy import Policy
 from sdk.sensitivity import PrivateSpans
 
-from .conftest import stream_of
+from .conftest import count_predictions, stream_of
 
 START = 8600  # exp05_user03 from here: walking 0-23 s and 33-54 s, then stairs from 108 s
 SPANS = [(40.0, 47.0), (95.0, 101.0)]
@@ -222,24 +222,14 @@ def test_phase_clock_follows_the_cadence():
     assert np.abs(np.angle(np.exp(1j * (est - np.arctan2(rows[100:400, 0], rows[100:400, 1]))))).max() < 0.05
 
 
-def test_bank_reads_the_detector_sources_results_instead_of_classifying_again(generator, detector, walking):
+def test_bank_reads_the_detector_sources_results_instead_of_classifying_again(generator, detector, walking, monkeypatch):
     t, xyz = walking
     src = DetectorSource(Policy(("WALKING_UPSTAIRS",), "WALKING"), detector)
-    calls = []
-    real = detector.predict_proba
-
-    def counting(w):
-        calls.append(len(w))
-        return real(w)
-
-    detector.predict_proba = counting
-    try:
-        f = PrivacyFilter(FilterOptions(seed=1, decoys=DecoyOptions(rate=0)), [src], generator=generator)
-        for i in range(0, len(t), 50):
-            f.push_block(t[i : i + 50], xyz[i : i + 50])
-        f.flush()
-    finally:
-        del detector.predict_proba
+    calls = count_predictions(monkeypatch, detector)
+    f = PrivacyFilter(FilterOptions(seed=1, decoys=DecoyOptions(rate=0)), [src], generator=generator)
+    for i in range(0, len(t), 50):
+        f.push_block(t[i : i + 50], xyz[i : i + 50])
+    f.flush()
     assert f.bank.samples > 1000
     assert sum(calls) == src.windows_classified
 

@@ -10,7 +10,7 @@ from sdk.filter import FilterOptions, PrivacyFilter, ReleasedBlock, filter_recor
 from sdk.policy import Policy
 from sdk.sensitivity import PrivateSpans
 
-from .conftest import stream_of
+from .conftest import count_predictions, stream_of
 
 
 @pytest.fixture(scope="module")
@@ -215,24 +215,14 @@ def test_before_any_segment_lengths_come_from_the_documented_default():
 
 # -- what decoys may read ---------------------------------------------------------------------------
 
-def test_detector_source_results_are_reused_not_recomputed(generator, detector, recording):
+def test_detector_source_results_are_reused_not_recomputed(generator, detector, recording, monkeypatch):
     """With a DetectorSource the scheduler reads its window results (only windows of released
     real samples) instead of classifying again, and still schedules decoys."""
     t, xyz = clip(recording, 165, 255)
     policy = Policy(("WALKING_UPSTAIRS",), "WALKING")
     src = DetectorSource(policy, detector)
-    calls = []
-    real_predict = detector.predict_proba
-
-    def counting(w):
-        calls.append(len(w))
-        return real_predict(w)
-
-    detector.predict_proba = counting
-    try:
-        out = filter_recording(t, xyz, FilterOptions(seed=2, decoys=DecoyOptions(rate=0.5)), [src], generator=generator)
-    finally:
-        del detector.predict_proba
+    calls = count_predictions(monkeypatch, detector)
+    out = filter_recording(t, xyz, FilterOptions(seed=2, decoys=DecoyOptions(rate=0.5)), [src], generator=generator)
     assert out.replaced.any()
     assert sum(calls) == src.windows_classified  # every classified window is the source's own
 
