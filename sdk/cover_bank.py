@@ -18,14 +18,15 @@ import io
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .detector import windows_ending
 from .errors import SenseGenError
-from .gait import Cadence, cadence
+from .gait import DYNAMIC, Cadence, cadence
+from .strides import StrideModel, StrideOptions
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,9 @@ class CoverBankOptions:
         min_clip_s: a clip shorter than this is not used.
         path: a file the app owns, restored when the filter starts and written by
             ``PrivacyFilter.close()``; ``None`` keeps the bank in memory only.
+        strides: draw replaced segments of a walking cover from the owner's own strides
+            (``sdk.strides``) once the bank holds enough of them; ``None``: the bank only
+            primes the generator (cadence, level, reference clip).
     """
 
     capacity_s: float = 60.0
@@ -56,6 +60,7 @@ class CoverBankOptions:
     reference_s: float = 5.0
     min_clip_s: float = 2.6
     path: str | Path | None = None
+    strides: StrideOptions | None = field(default_factory=StrideOptions)
 
     def __post_init__(self) -> None:
         if not (self.capacity_s > 0 and 0 <= self.min_confidence <= 1 and self.reference_s >= 0 and self.min_clip_s > 0):
@@ -104,6 +109,8 @@ class CoverBank:
         self._reset_run()
         self._cadence: Cadence | None = None
         self._cadence_stale = True
+        self._strides: StrideModel | None = None
+        self._strides_stale = True
 
     def add_released(self, t, xyz: np.ndarray, real) -> None:
         """Offer a released block: ``t`` (n,) times, ``xyz`` (n, 3) and ``real`` (n,) bools,
@@ -231,7 +238,7 @@ class CoverBank:
             else:
                 self._runs[0] = first[over:]
                 self._stored -= over
-        self._cadence_stale = True
+        self._cadence_stale = self._strides_stale = True
 
     # -- using -------------------------------------------------------------------------------
 
@@ -279,6 +286,18 @@ class CoverBank:
             )
             self._cadence_stale = False
         return self._cadence
+
+    def stride_model(self) -> StrideModel | None:
+        """The owner's strides (``sdk.strides``) over the bank's runs, or ``None`` when the
+        cover has no gait, stride synthesis is off, or the bank holds too few strides."""
+        self._catch_up()
+        opts = self.options.strides
+        if opts is None or self.cover.strip().upper() not in DYNAMIC:
+            return None
+        if self._strides_stale:
+            self._strides = StrideModel.fit(self._runs, self.rate_hz, opts)
+            self._strides_stale = False
+        return self._strides
 
     # -- persistence -------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from .cover_bank import CoverBank, CoverBankError, CoverBankOptions
 from .decoys import DecoyOptions, DecoyScheduler, scheduler_for
 from .errors import RateMismatchError, SampleValueError, TimestampError
 from .generator import Generator, SyntheticStream
+from .strides import StrideStream
 from .mdn import SamplingOptions
 from .samples import as_sample_block
 from .sensitivity import Intervals, SensitivitySource, batch_query, check_source
@@ -200,7 +201,7 @@ class PrivacyFilter:
         self._gaps, self._longest_gap = 0, 0.0
         self._callback_failures = 0
         self._last_t = -np.inf
-        self._stream: SyntheticStream | None = None
+        self._stream: SyntheticStream | StrideStream | None = None
         self._in_segment = False
         self._broken = False
         self._fallback = self.generator.population_level.copy()
@@ -604,17 +605,19 @@ class PrivacyFilter:
         self._broken = False
         self._fallback = self._history[-1][-1].copy() if self._history else self.generator.population_level.copy()
         bank = self.bank
+        seed = [self.options.seed, self._segments]
         try:
-            stream = SyntheticStream(
-                self.generator,
-                self.cover,
-                seed=[self.options.seed, self._segments],
-                sampling=self.options.sampling,
-                cadence=bank.cadence() if bank is not None else None,
-            )
             context = self._context()
-            reference = bank.clip() if bank is not None and bank.options.reference_s > 0 else None
-            stream.prime(context, reference=reference, level=bank.level(context) if bank is not None else None)
+            strides = bank.stride_model() if bank is not None else None
+            if strides is not None:  # the owner's own strides, mixed anew (sdk.strides)
+                stream = StrideStream(strides, seed)
+                stream.prime(context, level=bank.level(context))
+            else:
+                stream = SyntheticStream(
+                    self.generator, self.cover, seed=seed, sampling=self.options.sampling, cadence=bank.cadence() if bank is not None else None
+                )
+                reference = bank.clip() if bank is not None and bank.options.reference_s > 0 else None
+                stream.prime(context, reference=reference, level=bank.level(context) if bank is not None else None)
             self._stream = stream
         except Exception as exc:  # fail closed: hold the fallback for this segment
             self._fault(f"generator failed while priming segment {self._segments}: {exc!r}")
