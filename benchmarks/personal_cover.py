@@ -1,9 +1,10 @@
 """Personal cover: realism of replaced walking judged against the same person's real walking
-(converter.evaluation.tells), for generator files with the cover bank on (the product) and
-off (population priming), next to the judges' floor. Held-out users only.
+(converter.evaluation.tells), for generator files with the cover bank on (the product: the
+owner's strides, sdk.strides, once the bank holds enough of them), the bank priming the
+generator only, and off (population priming), next to the judges' floor. Held-out users only.
 
     python -m benchmarks.personal_cover [--data DIR] [--users 3 4 15 20] [--json OUT]
-        [--no-lstm] [--ablation] NAME=PATH ...
+        [--no-lstm] [--ablation] [--strides-ablation] NAME=PATH ...
     (PATH "bundled": the bundled generator; --ablation adds, per file, the bank without the
     drift guard and population priming without the drift guard)
 """
@@ -16,8 +17,20 @@ import time
 from converter.evaluation.streams import SenseGenMethod, Stream
 from converter.evaluation.tells import format_report, personal_cover_report
 from converter.hapt import load_hapt
+from sdk.cover_bank import CoverBankOptions
 from sdk.generator import Generator
 from sdk.mdn import SamplingOptions
+from sdk.strides import StrideOptions
+
+
+#: stride synthesis with one part changed at a time (sdk.strides.StrideOptions)
+STRIDE_ABLATION = {
+    "2 parents": StrideOptions(parents=2),
+    "no tempo wander": StrideOptions(warp=0.0),
+    "tempo wander 0.05": StrideOptions(warp=0.05),
+    "strides keep their offsets": StrideOptions(steady=False),
+    "one parent dominates (near copy)": StrideOptions(weight_floor=1e-3, warp=0.0),
+}
 
 
 def main(argv=None) -> None:
@@ -29,18 +42,23 @@ def main(argv=None) -> None:
     ap.add_argument("--json", default=None)
     ap.add_argument("--no-lstm", action="store_true", help="feature judge only (fast)")
     ap.add_argument("--ablation", action="store_true", help="also without the drift guard")
+    ap.add_argument("--strides-ablation", action="store_true", help="also the stride synthesis without each of its parts")
     args = ap.parse_args(argv)
     streams = [Stream.from_experiment(e) for e in load_hapt(args.data, users=args.users).experiments]
     methods = []
     for spec in args.models:
         name, path = spec.split("=", 1)
         g = Generator(None if path == "bundled" else path)
-        methods.append(SenseGenMethod(g, name=f"{name} + bank"))
+        methods.append(SenseGenMethod(g, name=f"{name} + bank strides"))
+        methods.append(SenseGenMethod(g, name=f"{name} + bank, generator only", cover_bank=CoverBankOptions(strides=None)))
         methods.append(SenseGenMethod(g, name=f"{name}, population", cover_bank=None))
         if args.ablation:
             raw = SamplingOptions(drift_tau_s=None)
             methods.append(SenseGenMethod(g, name=f"{name} + bank, no drift guard", sampling=raw))
             methods.append(SenseGenMethod(g, name=f"{name}, population, no drift guard", cover_bank=None, sampling=raw))
+        if args.strides_ablation:
+            for label, opts in STRIDE_ABLATION.items():
+                methods.append(SenseGenMethod(g, name=f"{name} + bank strides, {label}", cover_bank=CoverBankOptions(strides=opts)))
     t0 = time.time()
     rep = personal_cover_report(streams, methods, args.cover, lstm=not args.no_lstm)
     rep["users"], rep["seconds"] = args.users, time.time() - t0

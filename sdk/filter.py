@@ -131,6 +131,7 @@ class FilterStatus:
     faults: tuple[str, ...]
     runtime: str
     bank_samples: int = 0  # samples of the owner's cover activity in the cover bank
+    stride_segments: int = 0  # segments drawn from the owner's strides (sdk.strides), not the generator
     decoys: str = "off"
     decoy_segments: int = 0
     gaps: int = 0
@@ -206,7 +207,7 @@ class PrivacyFilter:
         self._broken = False
         self._fallback = self.generator.population_level.copy()
         self._crossfade_left = 0
-        self._segments = 0
+        self._segments = self._stride_segments = 0
         self._faults: list[str] = []
         self._n_in = self._n_out = self._n_replaced = 0
         self._unpruned = 0
@@ -329,6 +330,7 @@ class PrivacyFilter:
                 faults=tuple(self._faults[-20:]),
                 runtime=f"{self.generator.runtime.name} {self.generator.runtime.version}",
                 bank_samples=self.bank.samples if self.bank is not None else 0,
+                stride_segments=self._stride_segments,
                 decoys=self._decoy_state(),
                 decoy_segments=self._decoys.decoys_started if self._decoys is not None else 0,
                 gaps=self._gaps,
@@ -612,6 +614,7 @@ class PrivacyFilter:
             if strides is not None:  # the owner's own strides, mixed anew (sdk.strides)
                 stream = StrideStream(strides, seed)
                 stream.prime(context, level=bank.level(context))
+                self._stride_segments += 1
             else:
                 stream = SyntheticStream(
                     self.generator, self.cover, seed=seed, sampling=self.options.sampling, cadence=bank.cadence() if bank is not None else None

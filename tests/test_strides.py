@@ -166,8 +166,9 @@ def test_stream_does_not_replay_the_bank(validation_walking):
 def test_filter_draws_walking_from_the_banks_strides(generator, walking):
     t, xyz = walking
     f, out, rep = run_filter(generator, t, xyz, [SPAN])
-    assert f.bank.stride_model() is not None
-    _, out_gen, rep_gen = run_filter(generator, t, xyz, [SPAN], strides=None)
+    assert f.status.stride_segments == f.status.segments == 1
+    g, out_gen, rep_gen = run_filter(generator, t, xyz, [SPAN], strides=None)
+    assert g.status.stride_segments == 0
     np.testing.assert_array_equal(rep, rep_gen)
     inside = (t >= SPAN[0]) & (t <= SPAN[1])
     assert rep[inside].all()

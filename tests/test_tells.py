@@ -58,3 +58,23 @@ def test_protocol_drives_the_filter_and_its_bank(streams):
     f.push_block(s.t, s.xyz)
     f.flush()
     assert f.status.bank_samples > 500
+
+
+def test_replay_judge_catches_a_copy_of_released_walking(streams):
+    """The nearest-neighbour attacker finds a cover copied from the owner's earlier released
+    walking and finds nothing in real walking itself."""
+    from converter.evaluation.streams import Released, label_mask, segments
+    from converter.evaluation.tells import replay_judge
+
+    copies, same = [], []
+    for s in streams:
+        mask = alternate_mask(s, "WALKING", 1)
+        out = s.xyz.copy()
+        runs = segments(label_mask(s, ["WALKING"]))
+        for (c, d), (a, b) in zip(runs[::2], runs[1::2]):  # each replaced run copies the run before
+            out[a:b] = np.resize(s.xyz[c:d], (b - a, 3))
+        copies.append(Released(s, out, mask, "copy"))
+        same.append(Released(s, s.xyz.copy(), mask, "real"))
+    assert replay_judge(copies, "WALKING")["auc"] >= 0.95
+    rep = replay_judge(same, "WALKING")
+    assert rep["auc"] == pytest.approx(0.5) and rep["n_windows"] > 20

@@ -81,21 +81,55 @@ class JudgedMethod:
 
 
 def released_pairs(
-    streams: Sequence[Stream], method: ReplacementMethod, cover: str, seed: int = 0, parities: Sequence[int] = (1, 0)
+    streams: Sequence[Stream], method: ReplacementMethod, cover: str, seed: int = 0, parities: Sequence[int] = (1, 0),
+    releases: list[Released] | None = None,
 ) -> tuple[Windows, Windows]:
     """All matched (real, replaced) windows of ``method`` over ``streams``: each stream is
     released once per parity, with the odd (1) and then the even (0) runs of ``cover``
-    replaced."""
+    replaced. Each release is appended to ``releases`` when given."""
     real, fake = [], []
     for si, s in enumerate(streams):
         for parity in parities:
             mask = alternate_mask(s, cover, first_replaced=parity)
             if not mask.any():
                 continue
-            r, f = matched_windows(s, method.release(s, mask, cover, seed + 2 * si + parity), cover, si * 1_000_000)
+            released = method.release(s, mask, cover, seed + 2 * si + parity)
+            if releases is not None:
+                releases.append(released)
+            r, f = matched_windows(s, released, cover, si * 1_000_000)
             real.append(r)
             fake.append(f)
     return Windows.concat(real), Windows.concat(fake)
+
+
+def replay_judge(releases: Sequence[Released], cover: str) -> dict[str, float]:
+    """A nearest-neighbour attacker: for each window of a replaced ``cover`` run, the RMS
+    distance to the nearest window of the ``cover`` samples released as real before that run
+    (:func:`nearest_distances`), against the same for the real window at that position. A
+    cover made by copying the owner's earlier data sits too close; a population model may sit
+    too far. Returns the AUC of "closer means replaced" (0.5: no tell; below 0.5: replaced
+    windows sit farther than real ones) and both medians."""
+    from sklearn.metrics import roc_auc_score
+
+    k = activity_index(cover)
+    d_real, d_fake = [], []
+    for rel in releases:
+        s = rel.stream
+        released_cover = (s.labels == k) & ~rel.replaced
+        for a, b in segments(rel.replaced & (s.labels == k)):
+            if b - a < WINDOW:
+                continue
+            earlier = [s.xyz[c:d] for c, d in segments(released_cover[:a]) if d - c >= WINDOW]
+            if not earlier:
+                continue
+            bank = np.concatenate(earlier)
+            d_real.append(nearest_distances(s.xyz[a:b], bank, hop=HOP))
+            d_fake.append(nearest_distances(rel.xyz[a:b], bank, hop=HOP))
+    if not d_real:
+        return {"auc": float("nan"), "real_median": float("nan"), "replaced_median": float("nan"), "n_windows": 0}
+    dr, df = np.concatenate(d_real), np.concatenate(d_fake)
+    auc = roc_auc_score(np.r_[np.zeros(len(dr)), np.ones(len(df))], -np.r_[dr, df])
+    return {"auc": float(auc), "real_median": float(np.median(dr)), "replaced_median": float(np.median(df)), "n_windows": int(len(df))}
 
 
 def judge(real: Windows, fake: Windows, seed: int = 0, lstm_seeds: int = 2) -> tuple[float, float]:
@@ -149,9 +183,12 @@ def personal_cover_report(
         "methods": [],
     }
     for i, m in enumerate(methods):
-        real, fake = released_pairs(streams, m, cover, seed)
+        releases: list[Released] = []
+        real, fake = released_pairs(streams, m, cover, seed, releases=releases)
         feat, lstm_acc = judge(real, fake, seed, n_lstm)
-        out["methods"].append(JudgedMethod(m.name, feat, lstm_acc, len(fake), tell_medians(fake)).to_dict())
+        row = JudgedMethod(m.name, feat, lstm_acc, len(fake), tell_medians(fake)).to_dict()
+        row["replay"] = replay_judge(releases, cover)
+        out["methods"].append(row)
         if i == 0:
             out["top_tells"] = top_tells(real, fake, seed=seed)
     return out
@@ -160,11 +197,12 @@ def personal_cover_report(
 def format_report(rep: dict) -> str:
     """A Markdown table of :func:`personal_cover_report`."""
     cols = TELL_FEATURES
-    lines = ["| method | feature judge | LSTM judge | windows | " + " | ".join(cols) + " |", "|" + "---|" * (4 + len(cols))]
-    lines.append("| real | — | — | — | " + " | ".join(f"{rep['real_medians'][c]:.2f}" for c in cols) + " |")
+    lines = ["| method | feature judge | LSTM judge | replay judge | windows | " + " | ".join(cols) + " |", "|" + "---|" * (5 + len(cols))]
+    lines.append("| real | — | — | — | — | " + " | ".join(f"{rep['real_medians'][c]:.2f}" for c in cols) + " |")
     for row in [rep["floor"]] + rep["methods"]:
+        replay = f"{row['replay']['auc']:.3f}" if "replay" in row else "—"
         lines.append(
-            f"| {row['name']} | {row['feature_judge']:.3f} | {row['lstm_judge']:.3f} | {row['n_windows']} | "
+            f"| {row['name']} | {row['feature_judge']:.3f} | {row['lstm_judge']:.3f} | {replay} | {row['n_windows']} | "
             + " | ".join(f"{row['medians'][c]:.2f}" for c in cols) + " |"
         )
     return "\n".join(lines)
