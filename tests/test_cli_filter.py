@@ -133,6 +133,8 @@ def test_filter_cli_decoy_rate_adds_decoys_or_turns_them_off(tmp_path, hapt_file
     assert got["0"]["decoys"] == "off" and got["0"]["decoy_segments"] == 0
     assert got["0.5"]["replaced"] > got["0"]["replaced"]
     assert got["0.5"]["segments"] > got["0"]["segments"]  # decoys are generator segments too
+    # the owner's walking fills the bank, and later walking segments are drawn from its strides
+    assert got["0.5"]["bank_samples"] > 0 and 1 <= got["0.5"]["stride_segments"] <= got["0.5"]["segments"]
 
 
 @pytest.mark.parametrize("rate", ["-0.1", "1.5"])
