@@ -242,9 +242,9 @@ class StrideStream:
         self._tempo = a * self._tempo + math.sqrt(1 - a * a) * opts.warp * float(rng.standard_normal())
         n = max(4, int(round(n * math.exp(self._tempo))))
         out = resample_segment(y, n)
-        first = int(round(start * n / L))
+        first = min(int(round(start * n / L)), n - 1)  # the first stride may start mid-stride
         seg = out[first:].copy()
-        join = min(len(seg) - 1, max(1, int(round(m.options.join_s * m.rate_hz))))
+        join = min(len(seg) - 1, max(1, int(round(opts.join_s * m.rate_hz))))
         w = 0.5 * (1 + np.cos(np.pi * np.arange(join) / join))[:, None]
         seg[:join] += (self._end - seg[0]) * w
         self._end = seg[-1].copy()  # the next stride starts here (not emitted by this one)
