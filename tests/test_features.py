@@ -100,3 +100,12 @@ def test_window_features_of_one_window_equal_a_batch_row(hapt_root):
 def test_window_features_refuse_bad_shapes():
     with pytest.raises(ValueError, match=r"windows must be \(n, L >= 16, 3\), got \(2, 8, 3\)"):
         window_features(np.zeros((2, 8, 3)))
+
+
+def test_window_features_equal_reference_formulas_on_degenerate_windows():
+    """The clamps (zero variance, zero spectrum) and tiny signals give the oracle's values."""
+    rng = np.random.default_rng(1)
+    ramp = np.tile(np.linspace(-1, 1, 128)[:, None], (1, 3))
+    for w in (np.zeros((1, 128, 3)), np.ones((2, 128, 3)) * [0, 0, 1], ramp[None],
+              rng.normal(size=(3, 128, 3)) * 1e-4 + [0.3, 0.1, 0.95], rng.normal(size=(2, 17, 3))):
+        np.testing.assert_allclose(window_features(w), reference_features(w), rtol=2e-6, atol=1e-6)
