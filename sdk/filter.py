@@ -23,10 +23,10 @@ from .cover_bank import CoverBank, CoverBankError, CoverBankOptions
 from .decoys import DecoyOptions, DecoyScheduler, scheduler_for
 from .errors import RateMismatchError, SampleValueError, TimestampError
 from .generator import Generator, SyntheticStream
-from .strides import StrideStream
 from .mdn import SamplingOptions
 from .samples import as_sample_block
 from .sensitivity import Intervals, SensitivitySource, batch_query, check_source
+from .strides import StrideStream
 
 log = logging.getLogger(__name__)
 
