@@ -59,7 +59,7 @@ class StrideOptions:
     parents: int = 3
     weight_floor: float = 0.5
     candidates: int = 8
-    join_s: float = 0.16
+    join_s: float = 0.04
     steady: bool = True
     warp: float = 0.03
     tempo_strides: float = 10.0
