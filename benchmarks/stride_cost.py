@@ -3,10 +3,11 @@ measured in the same run on the same data.
 
     python -m benchmarks.stride_cost [--json benchmarks/results/stride_cost.json] [--repeats 5]
 
-Both streams continue the same context from the same bank (a held-out user's first 60 s of
-released walking): the bundled generator's block path (``SyntheticStream.take``, as the filter
-draws it) and ``StrideStream.take``; also the time to fit the stride model on a full 60 s bank,
-which the filter pays once per segment when the bank changed. Issue 9's target: cost per
+Both streams continue the same context (the end of a 23 s walking bout of held-out user 3,
+which is also the stride model's bank): the bundled generator's block path
+(``SyntheticStream.take``, as the filter draws it) and ``StrideStream.take``; also the time to
+fit the stride model on a full 60 s bank (the bout repeated), which the filter pays at a
+segment's start when the bank changed. Issue 9's target: cost per
 synthetic sample at most 1.5 x the generator's. CPU time (``time.process_time``), best of
 ``--repeats``.
 """

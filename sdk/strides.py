@@ -223,10 +223,10 @@ class StrideStream:
         self._end = 2 * ctx[-1] - ctx[-2] - self.level  # where the next sample would be
 
     def _draw(self) -> None:
-        m, rng, L = self.model, self._rng, self.model.options.grid
+        m, rng, opts = self.model, self._rng, self.model.options
+        L = opts.grid
         start = int(round(self._phase)) % L
         best = None
-        opts = m.options
         for _ in range(opts.candidates):
             parents = rng.choice(m.strides, opts.parents, replace=False)
             w = rng.uniform(opts.weight_floor, 1.0, opts.parents)
