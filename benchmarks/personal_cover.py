@@ -1,10 +1,11 @@
 """Personal cover: realism of replaced walking judged against the same person's real walking
 (converter.evaluation.tells), for generator files with the cover bank on (the product: the
-owner's strides, sdk.strides, once the bank holds enough of them), the bank priming the
+owner's strides, sdk.strides, or for a static cover the owner's stillness, sdk.postures,
+once the bank holds enough of them), the bank priming the
 generator only, and off (population priming), next to the judges' floor. Held-out users only.
 
     python -m benchmarks.personal_cover [--data DIR] [--users 3 4 15 20] [--json OUT]
-        [--no-lstm] [--ablation] [--strides-ablation] NAME=PATH ...
+        [--cover WALKING] [--warm] [--no-lstm] [--ablation] [--strides-ablation] NAME=PATH ...
     (PATH "bundled": the bundled generator; --ablation adds, per file, the bank without the
     drift guard and population priming without the drift guard)
 """
@@ -18,6 +19,7 @@ from converter.evaluation.streams import SenseGenMethod, Stream
 from converter.evaluation.tells import format_report, personal_cover_report
 from converter.hapt import load_hapt
 from sdk.cover_bank import CoverBankOptions
+from sdk.gait import DYNAMIC
 from sdk.generator import Generator
 from sdk.mdn import SamplingOptions
 from sdk.strides import StrideOptions
@@ -40,6 +42,7 @@ def main(argv=None) -> None:
     ap.add_argument("--users", type=int, nargs="+", default=[3, 4, 15, 20])
     ap.add_argument("--cover", default="WALKING")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--warm", action="store_true", help="replace only the odd cover runs, so every replaced run has a released one before it")
     ap.add_argument("--no-lstm", action="store_true", help="feature judge only (fast)")
     ap.add_argument("--ablation", action="store_true", help="also without the drift guard")
     ap.add_argument("--strides-ablation", action="store_true", help="also the stride synthesis without each of its parts")
@@ -49,8 +52,9 @@ def main(argv=None) -> None:
     for spec in args.models:
         name, path = spec.split("=", 1)
         g = Generator(None if path == "bundled" else path)
-        methods.append(SenseGenMethod(g, name=f"{name} + bank strides"))
-        methods.append(SenseGenMethod(g, name=f"{name} + bank, generator only", cover_bank=CoverBankOptions(strides=None)))
+        own = "strides" if args.cover.upper() in DYNAMIC else "stillness"
+        methods.append(SenseGenMethod(g, name=f"{name} + bank {own}"))
+        methods.append(SenseGenMethod(g, name=f"{name} + bank, generator only", cover_bank=CoverBankOptions(strides=None, postures=None)))
         methods.append(SenseGenMethod(g, name=f"{name}, population", cover_bank=None))
         if args.ablation:
             raw = SamplingOptions(drift_tau_s=None)
@@ -60,7 +64,7 @@ def main(argv=None) -> None:
             for label, opts in STRIDE_ABLATION.items():
                 methods.append(SenseGenMethod(g, name=f"{name} + bank strides, {label}", cover_bank=CoverBankOptions(strides=opts)))
     t0 = time.time()
-    rep = personal_cover_report(streams, methods, args.cover, lstm=not args.no_lstm)
+    rep = personal_cover_report(streams, methods, args.cover, lstm=not args.no_lstm, parities=(1,) if args.warm else (1, 0))
     rep["users"], rep["seconds"] = args.users, time.time() - t0
     print(format_report(rep))
     print("top tells of", methods[0].name, ":", ", ".join(f"{t['feature']} {t['real']:.2f}->{t['replaced']:.2f}" for t in rep["top_tells"]))

@@ -268,7 +268,7 @@ def cmd_filter(args) -> int:
         "replaced": int(out.replaced.sum()), "segments": status.segments,
         "faults": list(status.faults), "gaps": status.gaps, "model": generator.info, "delay_s": args.delay,
         "decoys": status.decoys, "decoy_segments": status.decoy_segments,
-        "bank_samples": status.bank_samples, "stride_segments": status.stride_segments,
+        "bank_samples": status.bank_samples, "stride_segments": status.stride_segments, "posture_segments": status.posture_segments,
     }
     if detectors:
         summary["detector"] = {"model": detectors[0].detector.info, "policy": detectors[0].policy.describe(),

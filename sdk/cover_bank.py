@@ -26,6 +26,7 @@ import numpy as np
 from .detector import windows_ending
 from .errors import SenseGenError
 from .gait import DYNAMIC, Cadence, cadence
+from .postures import STATIC, PostureModel, PostureOptions
 from .strides import StrideModel, StrideOptions
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class CoverBankOptions:
     min_clip_s: float = 2.6
     path: str | Path | None = None
     strides: StrideOptions | None = field(default_factory=StrideOptions)
+    postures: PostureOptions | None = field(default_factory=PostureOptions)
 
     def __post_init__(self) -> None:
         if not (self.capacity_s > 0 and 0 <= self.min_confidence <= 1 and self.reference_s >= 0 and self.min_clip_s > 0):
@@ -111,6 +113,8 @@ class CoverBank:
         self._cadence_stale = True
         self._strides: StrideModel | None = None
         self._strides_stale = True
+        self._postures: PostureModel | None = None
+        self._postures_stale = True
 
     def add_released(self, t, xyz: np.ndarray, real) -> None:
         """Offer a released block: ``t`` (n,) times, ``xyz`` (n, 3) and ``real`` (n,) bools,
@@ -238,7 +242,7 @@ class CoverBank:
             else:
                 self._runs[0] = first[over:]
                 self._stored -= over
-        self._cadence_stale = self._strides_stale = True
+        self._cadence_stale = self._strides_stale = self._postures_stale = True
 
     # -- using -------------------------------------------------------------------------------
 
@@ -298,6 +302,18 @@ class CoverBank:
             self._strides = StrideModel.fit(self._runs, self.rate_hz, opts)
             self._strides_stale = False
         return self._strides
+
+    def posture_model(self) -> PostureModel | None:
+        """The owner's stillness (``sdk.postures``) over the bank's runs, or ``None`` when the
+        cover is not a static posture, posture texture is off, or the bank holds too little."""
+        self._catch_up()
+        opts = self.options.postures
+        if opts is None or self.cover.strip().upper() not in STATIC:
+            return None
+        if self._postures_stale:
+            self._postures = PostureModel.fit(self._runs, self.rate_hz, opts)
+            self._postures_stale = False
+        return self._postures
 
     # -- persistence -------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from .generator import Generator, SyntheticStream
 from .mdn import SamplingOptions
 from .samples import as_sample_block
 from .sensitivity import Intervals, SensitivitySource, batch_query, check_source
+from .postures import PostureStream
 from .strides import StrideStream
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ class FilterStatus:
     runtime: str
     bank_samples: int = 0  # samples of the owner's cover activity in the cover bank
     stride_segments: int = 0  # segments drawn from the owner's strides (sdk.strides), not the generator
+    posture_segments: int = 0  # segments drawn from the owner's stillness (sdk.postures), not the generator
     decoys: str = "off"
     decoy_segments: int = 0
     gaps: int = 0
@@ -202,12 +204,12 @@ class PrivacyFilter:
         self._gaps, self._longest_gap = 0, 0.0
         self._callback_failures = 0
         self._last_t = -np.inf
-        self._stream: SyntheticStream | StrideStream | None = None
+        self._stream: SyntheticStream | StrideStream | PostureStream | None = None
         self._in_segment = False
         self._broken = False
         self._fallback = self.generator.population_level.copy()
         self._crossfade_left = 0
-        self._segments = self._stride_segments = 0
+        self._segments = self._stride_segments = self._posture_segments = 0
         self._faults: list[str] = []
         self._n_in = self._n_out = self._n_replaced = 0
         self._unpruned = 0
@@ -331,6 +333,7 @@ class PrivacyFilter:
                 runtime=f"{self.generator.runtime.name} {self.generator.runtime.version}",
                 bank_samples=self.bank.samples if self.bank is not None else 0,
                 stride_segments=self._stride_segments,
+                posture_segments=self._posture_segments,
                 decoys=self._decoy_state(),
                 decoy_segments=self._decoys.decoys_started if self._decoys is not None else 0,
                 gaps=self._gaps,
@@ -611,10 +614,15 @@ class PrivacyFilter:
         try:
             context = self._context()
             strides = bank.stride_model() if bank is not None else None
+            postures = bank.posture_model() if bank is not None and strides is None else None
             if strides is not None:  # the owner's own strides, mixed anew (sdk.strides)
                 stream = StrideStream(strides, seed)
                 stream.prime(context, level=bank.level(context))
                 self._stride_segments += 1
+            elif postures is not None:  # the owner's own stillness, drawn anew (sdk.postures)
+                stream = PostureStream(postures, seed)
+                stream.prime(context, level=bank.level(context))
+                self._posture_segments += 1
             else:
                 stream = SyntheticStream(
                     self.generator, self.cover, seed=seed, sampling=self.options.sampling, cadence=bank.cadence() if bank is not None else None

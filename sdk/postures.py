@@ -1,0 +1,174 @@
+"""Posture texture: new stillness for a replaced segment of a static cover (sitting,
+standing, laying), made from the owner's own stillness in the cover bank.
+
+A person holding still is not a flat line: the phone records its sensor's noise, breathing,
+small shifts of weight, and their size and spectrum are this person's and this phone's (the
+generator's within-window spread is 2–3× the owner's on held-out users). The cover bank
+(``sdk.cover_bank``) holds the owner's recent stillness that was already released as real;
+this module draws new stillness from it:
+
+- each bank run is cut into **chunks** of ``chunk_s`` (a detector window: a chunk holds the
+  loudness of one stretch, so quiet and restless stretches stay apart) and each loses its
+  straight-line trend (the level comes from the live context); chunks far louder than the
+  bank's typical one (a fidget the detector still called the posture) are left out;
+- a new chunk is a **phase-randomised surrogate** of a random chunk: its Fourier coefficients
+  keep their magnitudes and each frequency gets a random phase shared by the three axes, so
+  every axis keeps the owner's power spectrum (its spread and its slow wander) and the axes
+  keep their cross-spectrum (their correlation), while the waveform is new: no window of it is
+  a copy of one in the bank;
+- chunks are chained with a power-complementary crossfade (weights ``cos``, ``sin``: two
+  independent chunks mixed so keep the variance), the first blended onto the context's last
+  value over ``join_s``.
+
+Output depends only on the bank, the context and the seed (all released before a segment):
+noninterference holds. A bank with too little stillness yields no model (``fit`` returns
+``None``) and the filter falls back to the generator. Numpy only.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+#: the covers this module draws: postures held still
+STATIC = ("SITTING", "STANDING", "LAYING")
+
+
+@dataclass(frozen=True)
+class PostureOptions:
+    """How the owner's stillness is cut from the bank and drawn anew.
+
+    Attributes:
+        min_s: seconds of usable stillness a bank needs before segments are drawn from it
+            (else the generator is used).
+        chunk_s: length of the chunks a run is cut into (a remainder shorter is not used);
+            a chunk's lowest frequency is ``1 / chunk_s``. Longer chunks mix a fidget's
+            loudness into the quiet around it (chosen on the development users: 2.56 s keeps
+            the within-window spread of all three postures within 1.3x, 5.12 s does not).
+        overlap_s: seconds over which one new chunk crossfades into the next.
+        join_s: seconds over which the first chunk is blended onto the context's last value.
+        max_rms_ratio: a chunk whose RMS exceeds this multiple of the bank's median chunk
+            RMS is left out (a movement inside a run the detector labelled as the posture).
+    """
+
+    min_s: float = 10.0
+    chunk_s: float = 2.56
+    overlap_s: float = 0.5
+    join_s: float = 0.1
+    max_rms_ratio: float = 3.0
+
+    def __post_init__(self) -> None:
+        if not (self.min_s > 0 and self.chunk_s > 2 * self.overlap_s > 0 and self.join_s >= 0 and self.max_rms_ratio >= 1):
+            raise ValueError(
+                "posture texture needs min_s > 0, chunk_s > 2 * overlap_s > 0, join_s >= 0 and max_rms_ratio >= 1, got "
+                f"{self.min_s}, {self.chunk_s}, {self.overlap_s}, {self.join_s}, {self.max_rms_ratio}"
+            )
+
+
+def detrend(x: np.ndarray) -> np.ndarray:
+    """``x`` (n, 3) minus its least-squares straight line per axis."""
+    n = len(x)
+    if n < 2:
+        return x - x.mean(axis=0)
+    u = np.arange(n, dtype=np.float64) - (n - 1) / 2
+    slope = (u @ (x - x.mean(axis=0))) / float(u @ u)
+    return x - x.mean(axis=0) - u[:, None] * slope[None]
+
+
+def surrogate(chunk: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A multivariate phase-randomised surrogate of ``chunk`` (n, 3): the same per-axis
+    magnitude spectrum and cross-spectrum, a new random phase per frequency (shared by the
+    axes), zero mean."""
+    n = len(chunk)
+    spec = np.fft.rfft(chunk, axis=0)
+    phase = rng.uniform(0.0, 2 * math.pi, len(spec))
+    phase[0] = 0.0
+    if n % 2 == 0:
+        phase[-1] = 0.0  # the Nyquist bin stays real
+    spec = spec * np.exp(1j * phase)[:, None]
+    spec[0] = 0.0
+    return np.fft.irfft(spec, n=n, axis=0)
+
+
+class PostureModel:
+    """The owner's stillness: detrended chunks of the bank's runs (use :meth:`fit`)."""
+
+    def __init__(self, chunks: list[np.ndarray], rate_hz: float, options: PostureOptions):
+        self.chunks, self.rate_hz, self.options = chunks, float(rate_hz), options
+
+    @classmethod
+    def fit(cls, runs: Sequence[np.ndarray], rate_hz: float, options: PostureOptions | None = None) -> "PostureModel | None":
+        """Chunks of ``runs`` (each (n, 3) in g, contiguous), or ``None`` when they hold less
+        than ``options.min_s`` seconds of usable stillness."""
+        opts = options or PostureOptions()
+        n = int(round(opts.chunk_s * rate_hz))
+        chunks = []
+        for run in runs:
+            run = np.asarray(run, np.float64)
+            chunks += [detrend(run[a : a + n]) for a in range(0, len(run) - n + 1, n)]
+        if not chunks:
+            return None
+        rms = np.array([math.sqrt(float((c**2).mean())) for c in chunks])
+        typical = float(np.median(rms))
+        chunks = [c for c, r in zip(chunks, rms) if r <= opts.max_rms_ratio * typical]
+        if sum(len(c) for c in chunks) < opts.min_s * rate_hz:
+            return None
+        return cls(chunks, rate_hz, opts)
+
+
+class PostureStream:
+    """Synthetic stillness drawn from a :class:`PostureModel`, continuing a real context.
+
+    The same interface as ``sdk.generator.SyntheticStream``: ``prime(context, level=…)``,
+    then ``take(n)`` / ``next()`` give samples in g. Values depend only on the model, the
+    context, the level and the seed.
+    """
+
+    def __init__(self, model: PostureModel, seed):
+        self.model = model
+        self._rng = np.random.default_rng(seed)
+        self.level = np.zeros(3)
+        self._start = np.zeros(3)  # the context's last value, level removed
+        self._tail: np.ndarray | None = None  # the last chunk's end, crossfaded into the next
+        self._ahead = np.empty((0, 3))
+        self._ahead_i = 0
+        self._overlap = max(1, int(round(model.options.overlap_s * model.rate_hz)))
+
+    def prime(self, context: np.ndarray, reference: np.ndarray | None = None, level: np.ndarray | None = None) -> None:
+        """Continue ``context`` (n, 3) in g at ``level`` (else the mean of its last half
+        second). ``reference`` is accepted for the generator's interface and not used."""
+        ctx = np.asarray(context, np.float64)
+        recent = ctx[-max(1, int(round(0.5 * self.model.rate_hz))) :]
+        self.level = np.asarray(level, np.float64) if level is not None else (recent.mean(axis=0) if len(ctx) else np.zeros(3))
+        self._start = ctx[-1] - self.level if len(ctx) else np.zeros(3)
+        self._tail, self._ahead, self._ahead_i = None, np.empty((0, 3)), 0
+
+    def _draw(self) -> None:
+        m, o = self.model, self._overlap
+        c = surrogate(m.chunks[int(self._rng.integers(len(m.chunks)))], self._rng)
+        if self._tail is None:  # the first chunk: blend its start onto the context
+            join = min(len(c) - o - 1, int(round(m.options.join_s * m.rate_hz)))
+            if join > 0:
+                w = 0.5 * (1 + np.cos(np.pi * np.arange(join) / join))[:, None]
+                c[:join] += (self._start - c[0]) * w
+            body = c[:-o]
+        else:  # power-complementary crossfade from the last chunk's tail
+            a = (np.arange(o) + 0.5) / o * (math.pi / 2)
+            head = self._tail * np.cos(a)[:, None] + c[:o] * np.sin(a)[:, None]
+            body = np.vstack([head, c[o:-o]])
+        self._tail = c[-o:]
+        self._ahead, self._ahead_i = self.level + body, 0
+
+    def take(self, n: int) -> np.ndarray:
+        """Up to ``n`` (at least one) next samples in g, (m, 3)."""
+        while self._ahead_i >= len(self._ahead):
+            self._draw()
+        i = self._ahead_i
+        self._ahead_i = j = min(len(self._ahead), i + max(1, int(n)))
+        return self._ahead[i:j]
+
+    def next(self) -> np.ndarray:
+        """The next sample in g."""
+        return self.take(1)[0]
