@@ -13,7 +13,9 @@ test users' recordings (3, 4, 15, 20) pushed in blocks of 1 s, bundled models:
 - detector on, hiding WALKING_UPSTAIRS as WALKING (the share replaced is printed);
 - fully replaced (every sample synthetic), block path and, for comparison, one step per call.
 
-Also ``push()`` one sample at a time (passthrough, µs per sample) and the peak RSS of a process
+Also ``push()`` one sample at a time (passthrough, µs per sample; also with releases grouped
+every 0.2 s, ``FilterOptions.release_every_s``, and without the cover bank, whose own detector
+classifies the released windows when no detector source runs) and the peak RSS of a process
 that imports only the SDK and filters an hour with the detector on. CPU time
 (``time.process_time``), best of ``--repeats``. Targets (issue 12): fully replaced and
 detector-hiding-upstairs <= 0.25 x the reference; ``push()`` <= 3 µs; RSS <= 80 MB. The energy
@@ -95,11 +97,11 @@ def filter_us(t, xyz, make_sources, generator: Generator, repeats: int) -> tuple
     return cpu_best(go, repeats) / len(t) * 1e6, share[-1]
 
 
-def push_one_us(t, xyz, generator: Generator, repeats: int, n: int = 20_000) -> float:
+def push_one_us(t, xyz, generator: Generator, repeats: int, n: int = 20_000, **options) -> float:
     rows = list(zip(t[:n].tolist(), xyz[:n]))
 
     def go():
-        f = PrivacyFilter(FilterOptions(delay_s=3.0), [PrivateSpans()], generator=generator)
+        f = PrivacyFilter(FilterOptions(delay_s=3.0, **options), [PrivateSpans()], generator=generator)
         for ti, xi in rows:
             f.push(ti, xi)
 
@@ -169,6 +171,11 @@ def main(argv=None) -> int:
         rows[name] = {"us_per_sample": us, "vs_reference": us / ref, "share_replaced": share, "core_percent_at_50hz": us * RATE / 1e4}
     ref_after = reference_step_us(args.repeats)
     push_us = push_one_us(t, xyz, block_gen, args.repeats)
+    push_variants = {  # what the per-sample cost is made of: grouped releases, the cover bank's own detector
+        "release_every_0.2s": push_one_us(t, xyz, block_gen, args.repeats, release_every_s=0.2),
+        "no_cover_bank": push_one_us(t, xyz, block_gen, args.repeats, cover_bank=None),
+        "release_every_0.2s_no_cover_bank": push_one_us(t, xyz, block_gen, args.repeats, release_every_s=0.2, cover_bank=None),
+    }
     rss = peak_rss_mb()
     results = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -180,6 +187,7 @@ def main(argv=None) -> int:
         "reference_numpy_step_us_end_of_run": ref_after,
         "scenarios": rows,
         "push_one_sample_us": push_us,
+        "push_one_sample_us_variants": push_variants,
         "peak_rss_mb": rss,
     }
     results["targets"] = {
@@ -194,6 +202,7 @@ def main(argv=None) -> int:
     for name, r in rows.items():
         print(f"{name:<34} {r['us_per_sample']:>9.2f} {r['vs_reference']:>6.3f} {100 * r['share_replaced']:>7.1f}% {r['core_percent_at_50hz']:>12.3f}%")
     print(f"\npush() one sample, passthrough: {push_us:.2f} µs; peak RSS {rss:.1f} MB")
+    print("  " + "; ".join(f"{k}: {v:.2f} µs" for k, v in push_variants.items()))
     print("targets met:", json.dumps(results["targets"]))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 _TIME_EPS = 1e-9  # seconds: timestamps closer than this count as equal when applying the delay
 _PRUNE_EVERY = 25  # released samples between calls of the sources' forget_before
+# the arrays of every empty ReleasedBlock: they hold nothing to change, so one set serves all
+_NO_T, _NO_XYZ, _NO_REPLACED = np.empty(0), np.empty((0, 3)), np.empty(0, dtype=bool)
 
 
 @dataclass
@@ -45,6 +47,12 @@ class FilterOptions:
             ``None``: the cover of the detector's policy, else ``"WALKING"``. A value that
             contradicts a policy's cover is an error.
         delay_s: release delay; a sample is released once this much later data was seen.
+        release_every_s: release in groups: a release happens once the oldest waiting sample
+            has waited ``delay_s + release_every_s``, and takes every sample whose delay has
+            passed. ``0`` releases each sample as soon as its delay has passed. A later
+            release never weakens privacy (the sources have seen more); it costs up to this
+            much latency and saves the per-release work for apps that push one sample at a
+            time (``benchmarks/cost.py``).
         crossfade_s: length of the blend from synthetic back to real data after a segment.
         seed: seeds the generator; segment ``k`` uses ``(seed, k)``.
         rate_hz: the stream's rate; ``None`` means the model's. Must match the model
@@ -67,6 +75,7 @@ class FilterOptions:
     model: str | Path | None = None
     cover: str | None = None
     delay_s: float = 3.0
+    release_every_s: float = 0.0
     crossfade_s: float = 0.5
     seed: int = 0
     rate_hz: float | None = None
@@ -79,8 +88,10 @@ class FilterOptions:
     decoys: DecoyOptions = field(default_factory=DecoyOptions)
 
     def __post_init__(self) -> None:
-        if not (self.delay_s >= 0 and self.crossfade_s >= 0):
-            raise ValueError(f"delay_s and crossfade_s must be >= 0, got {self.delay_s}, {self.crossfade_s}")
+        if not (self.delay_s >= 0 and self.crossfade_s >= 0 and self.release_every_s >= 0):
+            raise ValueError(
+                f"delay_s, release_every_s and crossfade_s must be >= 0, got {self.delay_s}, {self.release_every_s}, {self.crossfade_s}"
+            )
         if not 0 < self.rate_tolerance < 1:
             raise ValueError(f"rate_tolerance must be in (0, 1), got {self.rate_tolerance}")
 
@@ -98,7 +109,7 @@ class ReleasedBlock:
 
     @classmethod
     def empty(cls) -> "ReleasedBlock":
-        return cls(np.empty(0), np.empty((0, 3)), np.empty(0, dtype=bool))
+        return cls(_NO_T, _NO_XYZ, _NO_REPLACED)
 
     @classmethod
     def concat(cls, blocks: Sequence["ReleasedBlock"]) -> "ReleasedBlock":
@@ -192,6 +203,10 @@ class PrivacyFilter:
         self._lock = threading.RLock()
         # samples waiting for release, in chunks as they came: (times, (n, 3) values of the filter's own)
         self._pending: deque[tuple[list[float], np.ndarray]] = deque()
+        # samples pushed one at a time since the last release, as plain lists (one array is
+        # made of them when they are released: ``_seal``)
+        self._tail_t: list[float] = []
+        self._tail_x: list[tuple[float, float, float]] = []
         self._head = 0  # samples of the first chunk already released
         self._n_pending = 0
         self._history: deque[np.ndarray] = deque()  # the latest released values, in chunks (n, 3)
@@ -271,16 +286,26 @@ class PrivacyFilter:
         if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(c)):
             raise SampleValueError(f"sample at t={t!r} holds NaN or inf: {[a, b, c]}")
         with self._lock:
-            self._check_open()
-            self._check_time(t)
-            row = np.array([[a, b, c]])
+            if self._closed:
+                self._check_open()
+            d = t - self._last_t
+            if d > 0 and d <= self._gap and self._since_rate_check < 24:  # a regular next sample
+                self._since_rate_check += 1
+                self._dts.append(d)
+            else:
+                self._check_time(t)
             if self._observers:
+                self._seal()
+                row = np.array([[a, b, c]])
                 self._observe(np.array([t]), row.copy())  # sources never see the array released later
-            self._pending.append(([t], row))
+                self._pending.append(([t], row))
+            else:
+                self._tail_t.append(t)
+                self._tail_x.append((a, b, c))
             self._n_pending += 1
             self._last_t = t
             self._n_in += 1
-            return self._release(t - self.options.delay_s + _TIME_EPS)
+            return self._release_due(t - self.options.delay_s + _TIME_EPS)
 
     def push_block(self, t, xyz) -> ReleasedBlock:
         """Push ``n`` samples at once: ``t`` (n,), ``xyz`` (n, 3). The block is validated as a
@@ -290,12 +315,13 @@ class PrivacyFilter:
             ts, xs = self._validate(t, xyz)
             if len(ts) == 0:
                 return ReleasedBlock.empty()
+            self._seal()
             self._observe(ts, xs)
             self._pending.append((ts.tolist(), np.array(xs)))  # the filter's own copy
             self._n_pending += len(ts)
             self._last_t = float(ts[-1])
             self._n_in += len(ts)
-            return self._release(self._last_t - self.options.delay_s + _TIME_EPS)
+            return self._release_due(self._last_t - self.options.delay_s + _TIME_EPS)
 
     def flush(self) -> ReleasedBlock:
         """End of stream: release every pending sample (sources decide on what they still hold)."""
@@ -306,6 +332,7 @@ class PrivacyFilter:
                     src.finish()
                 except Exception as exc:  # fail closed: everything pending becomes sensitive
                     self._fault(f"sensitivity source {type(src).__name__} failed at finish: {exc!r}")
+                    self._seal()
                     if self._pending:
                         self._fault_spans.add(self._pending[0][0][self._head], self._pending[-1][0][-1])
             return self._release(np.inf)
@@ -361,6 +388,7 @@ class PrivacyFilter:
         first to release the tail of a finite stream."""
         with self._lock:
             self._pending.clear()
+            self._tail_t, self._tail_x = [], []
             self._head = self._n_pending = 0
             self._closed = True
             if self.bank is not None and self.bank.options.path is not None:
@@ -472,6 +500,7 @@ class PrivacyFilter:
 
     def _take(self, until: float) -> tuple[list[float], np.ndarray] | None:
         """Remove and return the pending samples stamped ``<= until`` (times, (n, 3) values)."""
+        self._seal()
         pending, parts_t, parts_x = self._pending, [], []
         while pending:
             ts, xs = pending[0]
@@ -495,6 +524,22 @@ class PrivacyFilter:
             ts, xs = [t for p in parts_t for t in p], np.concatenate(parts_x)
         self._n_pending -= len(ts)
         return ts, xs
+
+    def _release_due(self, until: float) -> ReleasedBlock:
+        """``_release(until)``, unless releases go in groups (``release_every_s``) and the
+        oldest waiting sample has not waited that much longer yet."""
+        every = self.options.release_every_s
+        if every:
+            oldest = self._pending[0][0][self._head] if self._pending else (self._tail_t[0] if self._tail_t else None)
+            if oldest is not None and oldest > until - every:
+                return ReleasedBlock.empty()
+        return self._release(until)
+
+    def _seal(self) -> None:
+        """Move the samples pushed one at a time into the pending chunks, as one chunk."""
+        if self._tail_t:
+            self._pending.append((self._tail_t, np.array(self._tail_x, dtype=np.float64)))
+            self._tail_t, self._tail_x = [], []
 
     def _release(self, until: float) -> ReleasedBlock:
         """Release the pending samples stamped ``<= until``, in runs: a run of samples to
@@ -621,7 +666,7 @@ class PrivacyFilter:
                 self._stride_segments += 1
             elif postures is not None:  # the owner's own stillness, drawn anew (sdk.postures)
                 stream = PostureStream(postures, seed)
-                stream.prime(context, level=bank.level(context))
+                stream.prime(context)  # at the live level: a posture's level is read to the mg
                 self._posture_segments += 1
             else:
                 stream = SyntheticStream(

@@ -258,6 +258,31 @@ def test_sample_released_only_after_delay(generator, real, delay):
         assert f.status.pending == np.sum((t <= ti) & (t > ti - delay + 1e-9))
 
 
+@pytest.mark.parametrize("every", [0.1, 0.5])
+def test_grouped_release_waits_at_most_its_interval_and_changes_nothing_else(generator, real, every):
+    """``release_every_s``: a sample leaves no earlier than its delay and at most ``every`` (plus
+    one period) later, in groups; what is released, replaced and crossfaded is the same as
+    with one release per sample."""
+    t, xyz = real[0][:1500], real[1][:1500]
+    spans = [(10, 15)]
+    f = PrivacyFilter(FilterOptions(seed=3, release_every_s=every), [PrivateSpans(spans)], generator=generator)
+    blocks = []
+    for ti, xi in zip(t, xyz):
+        out = f.push(ti, xi)
+        assert np.all(out.t <= ti - 3.0 + 1e-9)
+        assert f.status.pending <= np.sum((t <= ti) & (t > ti - 3.0 - every - 0.02 - 1e-9))
+        blocks.append(out)
+    sizes = [len(b) for b in blocks if len(b)]
+    assert np.median(sizes) >= round(every * 50)  # released in groups
+    grouped = ReleasedBlock.concat(blocks + [f.flush()])
+    single = run(generator, t, xyz, spans, seed=3)
+    np.testing.assert_array_equal(grouped.t, single.t)
+    np.testing.assert_array_equal(grouped.xyz, single.xyz)
+    np.testing.assert_array_equal(grouped.replaced, single.replaced)
+    with pytest.raises(ValueError, match="release_every_s"):
+        FilterOptions(release_every_s=-1)
+
+
 def test_span_declared_after_onset_still_covers_buffered_samples(generator, real):
     t, xyz = real
     spans = PrivateSpans()
