@@ -230,6 +230,8 @@ def privacy_metrics(
         w = Windows.concat([cut(r, cfg.window, cfg.hop, si * GROUP_STRIDE) for si, r in enumerate(rel)])
         row = out["methods"][m.name]
         row["attacker"] = M.attacker_recall(classifiers, *_labelled(w), cover=cover)
+        lab = (w.label > 0) & (w.purity >= 0.8)
+        row["attacker"]["over_own_cover"] = M.attacker_excess(classifiers, w.xyz[lab], w.label[lab], w.replaced[lab], w.user[lab], cover)
         row["utility_accuracy"] = M.utility_accuracy(classifiers, *_labelled(w))
         raw_u = out["raw"]["utility_accuracy"]
         row["utility_ratio"] = row["utility_accuracy"] / raw_u if raw_u > 0 else float("nan")

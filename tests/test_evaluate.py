@@ -226,3 +226,30 @@ def test_run_evaluation_writes_results_figures_and_report_and_flags_copy(tmp_pat
     assert saved["summary"]["copy-input"]["targets"]["attacker_recall"]["met"] is False
     assert res["models"]["detector"]["evaluation_users_seen_in_training"] == []
     assert "| copy-input |" in (tmp_path / "report.md").read_text()
+
+
+def test_attacker_excess_subtracts_what_the_attacker_says_of_the_owners_own_cover():
+    """Per user: flagged share of wholly replaced sensitive windows minus flagged share of the
+    user's real cover windows, weighted by replaced windows. A stand-in attacker flags windows
+    whose mean x exceeds 0.5 g."""
+    from sdk.features import feature_names
+
+    k = feature_names().index("mean_x")
+
+    class Flagger:
+        def predict(self, f):
+            return f[:, k] > 0.5
+
+    clf = M.RealDataClassifiers(Flagger(), None, (2,))
+    def windows(level, n):
+        return np.full((n, 128, 3), level) + np.random.default_rng(n).normal(0, 0.01, (n, 128, 3))
+    # user 1: 4 replaced windows, all flagged; own walking flagged 1 of 2. user 2: 4 replaced,
+    # none flagged; own walking none flagged. A partly replaced window does not count.
+    x = np.concatenate([windows(1.0, 4), windows(1.0, 1), windows(0.0, 1), windows(0.0, 4), windows(0.0, 2), windows(1.0, 1)])
+    labels = np.array([2] * 4 + [1, 1] + [2] * 4 + [1, 1] + [2])
+    replaced = np.array([1.0] * 4 + [0, 0] + [1.0] * 4 + [0, 0] + [0.5])
+    users = np.array([1] * 6 + [2] * 7)
+    out = M.attacker_excess(clf, x, labels, replaced, users, cover=1)
+    assert out["per_user"]["1"] == {"replaced_flagged": 1.0, "own_cover_flagged": 0.5, "windows": 4}
+    assert out["per_user"]["2"]["replaced_flagged"] == out["per_user"]["2"]["own_cover_flagged"] == 0.0
+    assert out["excess"] == pytest.approx((4 * 0.5 + 4 * 0.0) / 8)

@@ -297,6 +297,30 @@ def attacker_recall(clf: RealDataClassifiers, windows: np.ndarray, labels: np.nd
     return out
 
 
+def attacker_excess(clf: RealDataClassifiers, windows: np.ndarray, labels: np.ndarray, replaced: np.ndarray, users: np.ndarray, cover: int) -> dict:
+    """What the attacker learns from a replaced segment beyond what it says of the person
+    anyway: per user, the share of wholly replaced sensitive windows it flags minus the share
+    of that user's *real* released cover windows it flags (its false-positive rate on this
+    person's walking), averaged over users weighted by their replaced windows. A cover that
+    passes as the owner scores about 0 whatever the attacker thinks of the owner's gait; a
+    positive figure means the cover looks more sensitive than the owner's own cover activity,
+    a negative one less (also a tell: this person's walking does not look like that)."""
+    sens = np.isin(labels, clf.sensitive)
+    fake, real = sens & (replaced == 1.0), (labels == cover) & (replaced == 0)
+    if not fake.any():
+        return {"excess": float("nan"), "per_user": {}}
+    hit = clf.attacker.predict(window_features(windows)).astype(bool)
+    per_user, num, den = {}, 0.0, 0
+    for u in np.unique(users[fake]):
+        f, r = fake & (users == u), real & (users == u)
+        if not r.any():
+            continue
+        d = float(hit[f].mean() - hit[r].mean())
+        per_user[str(int(u))] = {"replaced_flagged": float(hit[f].mean()), "own_cover_flagged": float(hit[r].mean()), "windows": int(f.sum())}
+        num, den = num + d * f.sum(), den + int(f.sum())
+    return {"excess": num / den if den else float("nan"), "per_user": per_user}
+
+
 def utility_accuracy(clf: RealDataClassifiers, windows: np.ndarray, labels: np.ndarray) -> float:
     """Accuracy of the six-activity classifier on the windows of non-sensitive activities."""
     keep = ~np.isin(labels, clf.sensitive)

@@ -261,6 +261,12 @@ def write_report(path: Path, results: dict, cfg) -> None:
     if judged:
         lines += ["", "Privacy run, replaced windows vs the same users' released real cover windows (feature judge; "
                   "groups hold one kind only, which biases it down): " + ", ".join(f"{m} {_f(v)}" for m, v in judged.items())]
+    excess = {m: r.get("attacker", {}).get("over_own_cover", {}).get("excess") for m, r in results.get("privacy", {}).get("methods", {}).items()}
+    excess = {m: v for m, v in excess.items() if v is not None}
+    if excess:
+        lines += ["", "Attacker recall over its false-positive rate on the same users' own released cover windows "
+                  "(0: the cover is flagged as often as the person's real cover activity; per user, weighted by replaced windows): "
+                  + ", ".join(f"{m} {v:+.3f}" for m, v in excess.items())]
     raw = results.get("privacy", {}).get("raw", {})
     if raw:
         lines += ["", f"On the raw streams (no filter) the attacker's recall is {_f(raw['attacker'].get('recall'))} "
