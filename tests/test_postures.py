@@ -4,6 +4,8 @@ spread without copying the bank, and through the filter it is noninterfering and
 closed."""
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sdk.cover_bank import CoverBank, CoverBankOptions
 from sdk.filter import FilterOptions, PrivacyFilter
@@ -173,6 +175,23 @@ def test_posture_segment_is_independent_of_sensitive_samples(generator, recordin
     _, b, _ = run_filter(generator, t, altered, [SPAN])
     assert f.status.posture_segments == 1
     np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(start=st.floats(96.0, 104.0), length=st.floats(1.0, 8.0), noise_seed=st.integers(0, 2**31), scale=st.sampled_from([0.0, 1.0, 30.0]), own=st.booleans())
+def test_released_stream_with_posture_texture_is_independent_of_sensitive_samples(generator, recording, start, length, noise_seed, scale, own):
+    """Whatever happens inside a private span of the second sitting bout (noise of any size, or
+    the owner's own sitting), the released stream is bit-identical, bank and texture included."""
+    t, xyz = recording
+    spans = [(start, start + length)]
+    m = (t >= start) & (t <= start + length)
+    altered = xyz.copy()
+    altered[m] = xyz[FIRST_SIT][: m.sum()] if own else np.random.default_rng(noise_seed).normal(size=(m.sum(), 3)) * scale
+    f, a, _ = run_filter(generator, t, xyz, spans)
+    g, b, _ = run_filter(generator, t, altered, spans)
+    assert f.status.posture_segments == 1
+    np.testing.assert_array_equal(a, b)
+    assert f.bank.samples == g.bank.samples
 
 
 def test_failing_posture_stream_fails_closed(generator, recording, monkeypatch):
