@@ -141,6 +141,14 @@ class CoverBank:
         if not any(real):  # a replaced block: the run ends, nothing to look at
             self._break_run()
             return
+        if all(real):  # the usual block: all real; if without a gap, one run continued or started
+            tl = t if type(t) is list else np.asarray(t, np.float64).tolist()
+            m = self._max_dt
+            if all(b - a <= m for a, b in zip(tl, tl[1:])):
+                if tl[0] - self._last_t > m:
+                    self._break_run()
+                self._queue(tl, xyz)
+                return
         tt = np.asarray(t, np.float64)
         ok = np.asarray(real, bool)
         # cont[i]: sample i continues the run of real samples before it (no gap in between)
