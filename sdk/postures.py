@@ -32,6 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .drawn import DrawnStream
 #: the covers this module draws: postures held still
 STATIC = ("SITTING", "STANDING", "LAYING")
 
@@ -118,7 +119,7 @@ class PostureModel:
         return cls(chunks, rate_hz, opts)
 
 
-class PostureStream:
+class PostureStream(DrawnStream):
     """Synthetic stillness drawn from a :class:`PostureModel`, continuing a real context.
 
     The same interface as ``sdk.generator.SyntheticStream``: ``prime(context, level=…)``,
@@ -127,13 +128,12 @@ class PostureStream:
     """
 
     def __init__(self, model: PostureModel, seed):
+        super().__init__()
         self.model = model
         self._rng = np.random.default_rng(seed)
         self.level = np.zeros(3)
         self._start = np.zeros(3)  # the context's last value, level removed
         self._tail: np.ndarray | None = None  # the last chunk's end, crossfaded into the next
-        self._ahead = np.empty((0, 3))
-        self._ahead_i = 0
         self._overlap = max(1, int(round(model.options.overlap_s * model.rate_hz)))
 
     def prime(self, context: np.ndarray, reference: np.ndarray | None = None, level: np.ndarray | None = None) -> None:
@@ -160,15 +160,3 @@ class PostureStream:
             body = np.vstack([head, c[o:-o]])
         self._tail = c[-o:]
         self._ahead, self._ahead_i = self.level + body, 0
-
-    def take(self, n: int) -> np.ndarray:
-        """Up to ``n`` (at least one) next samples in g, (m, 3)."""
-        while self._ahead_i >= len(self._ahead):
-            self._draw()
-        i = self._ahead_i
-        self._ahead_i = j = min(len(self._ahead), i + max(1, int(n)))
-        return self._ahead[i:j]
-
-    def next(self) -> np.ndarray:
-        """The next sample in g."""
-        return self.take(1)[0]

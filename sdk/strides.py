@@ -29,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .drawn import DrawnStream
 from .gait import STEP_BAND_HZ, step_phase
 
 
@@ -181,7 +182,7 @@ class StrideModel:
         return cls(mean, dev, np.asarray(lengths)[keep], rate_hz, opts)
 
 
-class StrideStream:
+class StrideStream(DrawnStream):
     """Synthetic walking drawn from a :class:`StrideModel`, continuing a real context.
 
     The same interface as ``sdk.generator.SyntheticStream``: ``prime(context, level=…)``,
@@ -190,13 +191,12 @@ class StrideStream:
     """
 
     def __init__(self, model: StrideModel, seed):
+        super().__init__()
         self.model = model
         self._rng = np.random.default_rng(seed)
         self.level = np.zeros(3)
         self._end = model.mean[0].copy()  # where the next stride starts (level removed)
         self._phase = 0.0  # grid position the next stride starts at (the first may start mid-stride)
-        self._ahead = np.empty((0, 3))
-        self._ahead_i = 0
         self._tempo = 0.0  # log of the current tempo factor (see ``StrideOptions.warp``)
 
     def prime(self, context: np.ndarray, reference: np.ndarray | None = None, level: np.ndarray | None = None) -> None:
@@ -250,15 +250,3 @@ class StrideStream:
         self._end = seg[-1].copy()  # the next stride starts here (not emitted by this one)
         self._phase = 0.0
         self._ahead, self._ahead_i = self.level + seg[:-1], 0
-
-    def take(self, n: int) -> np.ndarray:
-        """Up to ``n`` (at least one) next samples in g, (m, 3)."""
-        while self._ahead_i >= len(self._ahead):
-            self._draw()
-        i = self._ahead_i
-        self._ahead_i = j = min(len(self._ahead), i + max(1, int(n)))
-        return self._ahead[i:j]
-
-    def next(self) -> np.ndarray:
-        """The next sample in g."""
-        return self.take(1)[0]
