@@ -5,7 +5,7 @@ once the bank holds enough of them), the bank priming the
 generator only, and off (population priming), next to the judges' floor. Held-out users only.
 
     python -m benchmarks.personal_cover [--data DIR] [--users 3 4 15 20] [--json OUT]
-        [--cover WALKING] [--warm] [--no-lstm] [--ablation] [--strides-ablation] NAME=PATH ...
+        [--cover WALKING] [--warm] [--carry-bank] [--no-lstm] [--ablation] [--strides-ablation] NAME=PATH ...
     (PATH "bundled": the bundled generator; --ablation adds, per file, the bank without the
     drift guard and population priming without the drift guard)
 """
@@ -43,6 +43,7 @@ def main(argv=None) -> None:
     ap.add_argument("--cover", default="WALKING")
     ap.add_argument("--json", default=None)
     ap.add_argument("--warm", action="store_true", help="replace only the odd cover runs, so every replaced run has a released one before it")
+    ap.add_argument("--carry-bank", action="store_true", help="each user's recordings hand their cover bank file on, as a phone keeps it")
     ap.add_argument("--no-lstm", action="store_true", help="feature judge only (fast)")
     ap.add_argument("--ablation", action="store_true", help="also without the drift guard")
     ap.add_argument("--strides-ablation", action="store_true", help="also the stride synthesis without each of its parts")
@@ -64,7 +65,7 @@ def main(argv=None) -> None:
             for label, opts in STRIDE_ABLATION.items():
                 methods.append(SenseGenMethod(g, name=f"{name} + bank strides, {label}", cover_bank=CoverBankOptions(strides=opts)))
     t0 = time.time()
-    rep = personal_cover_report(streams, methods, args.cover, lstm=not args.no_lstm, parities=(1,) if args.warm else (1, 0))
+    rep = personal_cover_report(streams, methods, args.cover, lstm=not args.no_lstm, parities=(1,) if args.warm else (1, 0), carry_bank=args.carry_bank)
     rep["users"], rep["seconds"] = args.users, time.time() - t0
     print(format_report(rep))
     print("top tells of", methods[0].name, ":", ", ".join(f"{t['feature']} {t['real']:.2f}->{t['replaced']:.2f}" for t in rep["top_tells"]))

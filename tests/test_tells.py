@@ -78,3 +78,28 @@ def test_replay_judge_catches_a_copy_of_released_walking(streams):
     assert replay_judge(copies, "WALKING")["auc"] >= 0.95
     rep = replay_judge(same, "WALKING")
     assert rep["auc"] == pytest.approx(0.5) and rep["n_windows"] > 20
+
+
+def test_carried_bank_starts_a_users_next_recording_warm(hapt_root):
+    """With ``carry_bank`` a user's second recording starts with the bank the first left: its
+    first sitting bout, replaced (even parity), is drawn from the owner's stillness, while
+    without it that bout is a cold start, identical to the filter without a bank. The first
+    recording is a cold start either way."""
+    from sdk.cover_bank import CoverBankOptions
+
+    streams = [Stream.from_experiment(e) for e in load_hapt(hapt_root, users=[1]).experiments]
+    assert [s.user for s in streams] == [1, 1]
+    g = Generator()
+    bank, none = SenseGenMethod(g), SenseGenMethod(g, cover_bank=None)
+    cold = released_pairs(streams, bank, "SITTING", parities=(0,))[1]
+    base = released_pairs(streams, none, "SITTING", parities=(0,))[1]
+    warm = released_pairs(streams, bank, "SITTING", parities=(0,), carry_bank=True)[1]
+    np.testing.assert_array_equal(cold.xyz, base.xyz)
+    first = warm.group < 1_000_000  # windows of the first recording
+    assert first.any() and (~first).any()
+    np.testing.assert_array_equal(warm.xyz[first], base.xyz[first])
+    assert not np.allclose(warm.xyz[~first], base.xyz[~first])
+    # the owner's stillness: the spread of the second recording's replaced windows comes down
+    real = released_pairs(streams, bank, "SITTING", parities=(0,))[0]
+    spread = lambda w: np.median(w.xyz.std(axis=1), axis=0)
+    assert np.all(np.abs(np.log(spread(warm.subset(~first)) / spread(real.subset(~first)))) < np.abs(np.log(spread(base.subset(~first)) / spread(real.subset(~first)))))

@@ -6,7 +6,8 @@ Every method sees the same mask, so the metrics compare replacements, not detect
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Iterable, Protocol, Sequence
 
 import numpy as np
@@ -117,8 +118,12 @@ class SenseGenMethod:
         self.generator, self.delay_s, self.crossfade_s, self.name = generator, delay_s, crossfade_s, name
         self.options = options
 
-    def release(self, stream: Stream, mask: np.ndarray, cover: str, seed: int) -> Released:
+    def release(self, stream: Stream, mask: np.ndarray, cover: str, seed: int, bank_path: Path | None = None) -> Released:
+        """``bank_path``: the cover bank's file, read when the filter starts and written when it
+        closes (as a phone keeps it between recordings); ignored with the bank off."""
         opts = FilterOptions(cover=cover, delay_s=self.delay_s, crossfade_s=self.crossfade_s, seed=seed, **self.options)
+        if bank_path is not None and opts.cover_bank is not None:
+            opts.cover_bank = replace(opts.cover_bank, path=bank_path)
         out = run_filter(stream, opts, [MaskSource(stream.t, mask)], self.generator)
         return Released(stream, out.xyz, out.replaced, self.name)
 

@@ -11,7 +11,10 @@ Every replacement runs through the shipped ``PrivacyFilter`` (``SenseGenMethod``
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -20,7 +23,7 @@ from sdk.activities import activity_index
 from sdk.features import feature_names, window_features
 
 from . import metrics as M
-from .streams import Released, ReplacementMethod, Stream, Windows, cut, label_mask, segments
+from .streams import Released, ReplacementMethod, SenseGenMethod, Stream, Windows, cut, label_mask, segments
 
 #: the features DESIGN.md names as the tells of generated walking, reported for every method
 TELL_FEATURES = ("mag_band0", "mag_band1", "vert_band0", "vert_band1", "corr_xz", "corr_xy", "mag_acf15", "horiz_acf10", "std_x", "mag_absdiff")
@@ -83,23 +86,44 @@ class JudgedMethod:
 
 def released_pairs(
     streams: Sequence[Stream], method: ReplacementMethod, cover: str, seed: int = 0, parities: Sequence[int] = (1, 0),
-    releases: list[Released] | None = None,
+    releases: list[Released] | None = None, carry_bank: bool = False,
 ) -> tuple[Windows, Windows]:
     """All matched (real, replaced) windows of ``method`` over ``streams``: each stream is
     released once per parity, with the odd (1) and then the even (0) runs of ``cover``
-    replaced. Each release is appended to ``releases`` when given."""
+    replaced. Each release is appended to ``releases`` when given.
+
+    ``carry_bank`` (a ``SenseGenMethod`` only): a user's recordings run in order and each one
+    starts with the cover bank its predecessor's first-parity release left, as on a phone that
+    keeps its bank file (``CoverBankOptions.path``) between recordings; every release of a
+    recording starts from the same bank, so no pass sees another pass's real data."""
+    carry = carry_bank and isinstance(method, SenseGenMethod)
     real, fake = [], []
-    for si, s in enumerate(streams):
-        for parity in parities:
-            mask = alternate_mask(s, cover, first_replaced=parity)
-            if not mask.any():
-                continue
-            released = method.release(s, mask, cover, seed + 2 * si + parity)
-            if releases is not None:
-                releases.append(released)
-            r, f = matched_windows(s, released, cover, si * 1_000_000)
-            real.append(r)
-            fake.append(f)
+    with tempfile.TemporaryDirectory() as tmp:
+        carried: dict[int, Path] = {}  # user -> the bank file their previous recording left
+        for si, s in enumerate(streams):
+            left = None
+            for parity in parities:
+                mask = alternate_mask(s, cover, first_replaced=parity)
+                if not mask.any():
+                    continue
+                if carry:
+                    path = Path(tmp) / "bank.npz"
+                    path.unlink(missing_ok=True)
+                    if s.user in carried:
+                        shutil.copyfile(carried[s.user], path)
+                    released = method.release(s, mask, cover, seed + 2 * si + parity, bank_path=path)
+                    if left is None and path.exists():
+                        left = Path(tmp) / f"user{s.user}-{si}.npz"
+                        shutil.copyfile(path, left)
+                else:
+                    released = method.release(s, mask, cover, seed + 2 * si + parity)
+                if releases is not None:
+                    releases.append(released)
+                r, f = matched_windows(s, released, cover, si * 1_000_000)
+                real.append(r)
+                fake.append(f)
+            if left is not None:
+                carried[s.user] = left
     return Windows.concat(real), Windows.concat(fake)
 
 
@@ -176,12 +200,13 @@ def top_tells(real: Windows, fake: Windows, top: int = 8, seed: int = 0) -> list
 
 def personal_cover_report(
     streams: Sequence[Stream], methods: Sequence[ReplacementMethod], cover: str = "WALKING", seed: int = 0, lstm: bool = True,
-    parities: Sequence[int] = (1, 0),
+    parities: Sequence[int] = (1, 0), carry_bank: bool = False,
 ) -> dict:
     """The floor, then each method: judges, tell medians, spread ratios, and the top tells of
     the first method (the product). ``lstm=False`` skips the LSTM judge (fast checks);
     ``parities=(1,)`` replaces only the odd runs of each recording, so that every replaced run
-    has a released run of the cover before it (a warm bank)."""
+    has a released run of the cover before it (a warm bank); ``carry_bank``: each user's
+    recordings hand their cover bank on (:func:`released_pairs`)."""
     n_lstm = 2 if lstm else 0
     # one parity only: with both, the floor's donors would also be judged as real windows
     real, fake = released_pairs(streams, RealOtherSegments(), cover, seed, parities=(1,))
@@ -191,12 +216,13 @@ def personal_cover_report(
         "cover": cover,
         "real_medians": tell_medians(real),
         "parities": list(parities),
+        "carry_bank": carry_bank,
         "floor": JudgedMethod("floor (real for real)", feat, lstm_acc, len(fake), tell_medians(fake), spread_ratio(real, fake)).to_dict(),
         "methods": [],
     }
     for i, m in enumerate(methods):
         releases: list[Released] = []
-        real, fake = released_pairs(streams, m, cover, seed, parities=parities, releases=releases)
+        real, fake = released_pairs(streams, m, cover, seed, parities=parities, releases=releases, carry_bank=carry_bank)
         feat, lstm_acc = judge(real, fake, seed, n_lstm)
         row = JudgedMethod(m.name, feat, lstm_acc, len(fake), tell_medians(fake), spread_ratio(real, fake)).to_dict()
         row["replay"] = replay_judge(releases, cover)
