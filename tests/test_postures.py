@@ -91,6 +91,18 @@ def test_too_little_stillness_gives_no_model(recording, detector):
     assert walking.posture_model() is None  # a walking cover never uses posture texture
 
 
+def test_model_draws_on_the_banks_most_recent_stillness():
+    """With ``recent_s`` only the latest seconds of the bank are used: an older, louder bout
+    is left out."""
+    rng = np.random.default_rng(0)
+    old, new = rng.normal(0, 0.05, (1500, 3)), rng.normal(0, 0.005, (1500, 3))
+    recent = PostureModel.fit([old, new], 50.0, PostureOptions(recent_s=20.0))
+    whole = PostureModel.fit([old, new], 50.0, PostureOptions(recent_s=None))
+    assert len(recent.chunks) == 1000 // 128
+    assert max(float(c.std()) for c in recent.chunks) < 0.01
+    assert len(whole.chunks) > len(recent.chunks)
+
+
 def test_options_are_checked():
     with pytest.raises(ValueError, match="chunk_s > 2"):
         PostureOptions(chunk_s=0.8, overlap_s=0.5)
