@@ -168,3 +168,18 @@ def test_filter_cli_is_filter_recording_and_reports_gaps(tmp_path, hapt_file, ca
         main(["filter", str(tmp_path / "gap.csv"), "--out", str(tmp_path / "o.csv"), "--cover", "FLYING"])
     assert exit_.value.code == 2
     assert "unknown activity 'FLYING'" in capsys.readouterr().err
+
+
+def test_filter_cli_static_cover_is_drawn_from_the_owners_stillness(tmp_path, hapt_root, capsys):
+    """--cover SITTING with a private span inside the second sitting bout of a recording: the
+    first bout fills the bank and the span is drawn from the owner's stillness."""
+    import json
+
+    from converter.cli import main
+
+    src = hapt_root / "RawData" / "acc_exp01_user01.txt"  # sitting 27.8-43.9 s and 94.7-113.3 s
+    assert main(["filter", str(src), "--out", str(tmp_path / "o.csv"), "--cover", "SITTING", "--private-span", "100:108",
+                 "--decoy-rate", "0"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["segments"] == 1 and got["posture_segments"] == 1 and got["stride_segments"] == 0
+    assert got["bank_samples"] > 500
