@@ -108,6 +108,21 @@ def test_options_are_checked():
         PostureOptions(chunk_s=0.8, overlap_s=0.5)
     with pytest.raises(ValueError, match="max_rms_ratio"):
         PostureOptions(max_rms_ratio=0.5)
+    with pytest.raises(ValueError, match="level_s"):
+        PostureOptions(level_s=0.0)
+
+
+def test_level_is_where_the_context_has_settled(recording):
+    """A context that ends a transition (still tilting over its last half second, then
+    settled for 0.1 s) sets the segment's level to the settled value, not to the mean of
+    the tilt: the judges read a posture's level to the milli-g."""
+    model = PostureModel.fit([recording[1][FIRST_SIT]], 50.0)
+    settled = np.array([0.97, 0.12, 0.20])
+    tilt = np.linspace([0.80, 0.40, 0.45], settled, 45)
+    ctx = np.vstack([tilt, settled + np.random.default_rng(0).normal(0, 0.002, (5, 3))])
+    out = draw(model, ctx, 500)
+    assert np.all(np.abs(out[50:].mean(axis=0) - settled) < 0.004), out[50:].mean(axis=0)
+    assert np.all(np.abs(out[0] - ctx[-1]) < 1e-9)  # still continuous with the context
 
 
 def test_stream_is_deterministic_per_seed(recording):
