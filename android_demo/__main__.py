@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="always replace this span (seconds since start); repeatable")
     p.add_argument("--decoy-rate", metavar="R", type=float, default=None,
                    help="share of cover-activity time also replaced by decoys, 0 = off (default: the SDK's)")
+    p.add_argument("--bank-dir", metavar="DIR", help="keep the cover bank (your own released walking or stillness) "
+                   "in DIR between runs (default: the app's data folder)")
+    p.add_argument("--no-bank-file", action="store_true", help="keep the cover bank for this run only")
     p.add_argument("--private", action="store_true", help="start with the 'private now' switch on")
     p.add_argument("--screenshot", metavar="PNG", help="run --duration seconds, save a window screenshot, exit")
     p.add_argument("--duration", metavar="S", type=float, default=12.0, help="seconds of streaming before --screenshot")
@@ -136,7 +139,7 @@ def main(argv=None) -> int:
 
     settings = DemoSettings(
         sensitive=tuple(args.sensitive or ("WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS")), cover=args.cover, delay_s=args.delay, model=args.model,
-        private_spans=tuple(args.private_span),
+        private_spans=tuple(args.private_span), bank_dir=args.bank_dir,
     )
     if args.decoy_rate is not None:
         settings = replace(settings, decoy_rate=args.decoy_rate)
@@ -146,7 +149,7 @@ def main(argv=None) -> int:
     source = ReplaySource(args.replay, rate_hz=50.0, start_s=args.start) if args.replay else None
     replay_path = args.replay or default_replay_file()
     app = DemoApp(pipeline, source=source, replay_path=replay_path, screenshot=args.screenshot,
-                  duration_s=args.duration, start_s=args.start)
+                  duration_s=args.duration, start_s=args.start, keep_bank=not args.no_bank_file)
 
     watchdog = None
     if headless:  # never hang a CI job: the whole run gets a generous deadline

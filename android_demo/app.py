@@ -290,10 +290,13 @@ class Controls(ScrollView):
 
         box.add_widget(_heading("Filter"))
         self.counter_labels = {}
-        for key in ("filter cost", "decoys", "model", "detector"):
+        for key in ("filter cost", "decoys", "cover bank", "model", "detector"):
             lab = _wrapping(color=theme.TEXT, font=13)
             self.counter_labels[key] = lab
             box.add_widget(lab)
+        forget = Button(text="Forget my cover bank", font_size=sp(13), size_hint_y=None, height=dp(34))
+        forget.bind(on_release=lambda *_: demo.forget_bank())
+        box.add_widget(forget)
         self.messages = _wrapping(color=(1.0, 0.55, 0.45), font=12)
         box.add_widget(self.messages)
         self.add_widget(box)
@@ -340,14 +343,17 @@ class DemoApp(App):
         screenshot: if set, run ``duration_s`` seconds after the start, save a window
             screenshot there and quit (``exit_code`` says how it went).
         autostart: start streaming when the app opens.
+        keep_bank: keep the cover bank between runs in the app's data folder
+            (``App.user_data_dir``) unless the pipeline's settings name a ``bank_dir``.
     """
 
     title = "SenseGen Privacy — live filter"
 
     def __init__(self, pipeline: Pipeline, source: SensorSource | None = None, replay_path=None, screenshot=None,
-                 duration_s: float = 12.0, autostart: bool = True, start_s: float = 0.0, **kwargs):
+                 duration_s: float = 12.0, autostart: bool = True, start_s: float = 0.0, keep_bank: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.pipeline = pipeline
+        self.keep_bank = keep_bank
         self.source = source
         self.replay_path = replay_path
         self.start_s = start_s
@@ -362,6 +368,11 @@ class DemoApp(App):
     # -- building -----------------------------------------------------------------------------
 
     def build(self):
+        if self.keep_bank and self.pipeline.settings.bank_dir is None:
+            try:
+                self.pipeline.reconfigure(bank_dir=Path(self.user_data_dir) / "cover_bank")
+            except OSError as exc:  # no data folder: the bank lives for this run only
+                log.warning("cover bank kept for this run only: no app data folder (%s)", exc)
         Window.clearcolor = _rgba(theme.BACKGROUND)
         root = BoxLayout(orientation="vertical")
         self.banner = Banner()
@@ -402,6 +413,11 @@ class DemoApp(App):
 
     def on_stop(self):
         self.pipeline.stop()
+
+    def on_pause(self):
+        """Android may stop a paused app without ``on_stop``: keep the cover bank first."""
+        self.pipeline.save_bank()
+        return True
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -455,6 +471,11 @@ class DemoApp(App):
         self.source = ReplaySource(path, rate_hz=50.0, start_s=start_s)
         self._show_source()
         self.start()
+
+    def forget_bank(self) -> None:
+        """The "Forget my cover bank" button."""
+        self.pipeline.clear_bank()
+        self.refresh()
 
     def change(self, **settings) -> None:
         if "sensitive" in settings:

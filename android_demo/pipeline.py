@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from sdk.activities import ACTIVITIES
+from sdk.cover_bank import CoverBankOptions
 from sdk.decoys import DEFAULT_DECOY_RATE, DecoyOptions
 from sdk.errors import InputError
 from sdk.windowing import runs
@@ -45,6 +46,10 @@ class DemoSettings:
         private_spans: (start, end) seconds since start that are always replaced.
         seed: generator seed.
         decoy_rate: share of cover-activity time also replaced by decoys (needs the detector).
+        bank_dir: folder the cover bank is kept in between runs, one file per cover
+            (``cover_bank_<cover>.npz``): the owner's own released walking or stillness, so
+            the next run's covers are this person's from its first segment; ``None``: the bank
+            lives for one run only.
     """
 
     sensitive: tuple[str, ...] = ("WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS")
@@ -54,6 +59,7 @@ class DemoSettings:
     private_spans: tuple[tuple[float, float], ...] = ()
     seed: int = 0
     decoy_rate: float = DEFAULT_DECOY_RATE
+    bank_dir: str | Path | None = None
 
 
 @dataclass
@@ -229,11 +235,37 @@ class Pipeline:
         sources = [self.switch, PrivateSpans(s.private_spans)]
         if self.detector.available:
             sources.append(self.detector.source)
+        bank = self.bank_path
+        if bank is not None:
+            bank.parent.mkdir(parents=True, exist_ok=True)
         options = FilterOptions(
             model=s.model, cover=s.cover, delay_s=s.delay_s, seed=s.seed,
             output_queue=int(max(s.delay_s, 1.0) * gen.rate_hz * 20), decoys=DecoyOptions(rate=s.decoy_rate),
+            cover_bank=CoverBankOptions(path=bank),
         )
         return PrivacyFilter(options, sources=sources, generator=gen)
+
+    @property
+    def bank_path(self) -> Path | None:
+        """The cover bank's file for the current cover, or ``None`` (no ``bank_dir``)."""
+        d = self.settings.bank_dir
+        return Path(d) / f"cover_bank_{self.settings.cover.strip().lower()}.npz" if d is not None else None
+
+    def save_bank(self) -> None:
+        """Write the running filter's cover bank to its file now (the app is paused and may be
+        stopped without closing); stopping the pipeline writes it too."""
+        with self._filter_lock:
+            if self._filter is not None:
+                self._filter.save_bank()
+
+    def clear_bank(self) -> None:
+        """Forget the owner's cover bank: the running filter's, and the file of the current cover."""
+        with self._filter_lock:
+            if self._filter is not None:
+                self._filter.clear_bank()
+        path = self.bank_path
+        if path is not None and path.exists():
+            path.unlink()
 
     def start(self, source: SensorSource) -> None:
         """Start streaming from ``source`` into a fresh filter (timestamps restart at 0).
@@ -367,7 +399,7 @@ class Pipeline:
 
     def _counters(self, status: FilterStatus | None) -> dict[str, str]:
         if status is None:
-            return {"samples": "0 in / 0 out", "replaced": "0.0 %", "runtime": "–", "filter cost": "–", "decoys": "–"}
+            return {"samples": "0 in / 0 out", "replaced": "0.0 %", "runtime": "–", "filter cost": "–", "decoys": "–", "cover bank": "–"}
         pct = 100.0 * status.samples_replaced / status.samples_out if status.samples_out else 0.0
         cost = 1000.0 * self._busy_s / self._stream_s if self._stream_s else 0.0
         return {
@@ -376,4 +408,17 @@ class Pipeline:
             "runtime": status.runtime,
             "filter cost": f"{cost:.1f} ms per s of stream",
             "decoys": f"{status.decoys}, {status.decoy_segments} so far",
+            "cover bank": self._cover_counter(status),
         }
+
+    def _cover_counter(self, status: FilterStatus) -> str:
+        """How much of the owner's cover activity the bank holds, and what the segments so far
+        were drawn from: the owner's strides or stillness, or the generator (before the bank
+        holds enough)."""
+        rate = self._generator.rate_hz if self._generator is not None else 50.0
+        own = status.stride_segments + status.posture_segments
+        kept = "" if self.settings.bank_dir is not None else ", not kept after this run"
+        return (
+            f"{status.bank_samples / rate:.0f} s of your {status.cover.replace('_', ' ').lower()}{kept}; segments drawn from it "
+            f"{own}, from the generator {status.segments - own}"
+        )

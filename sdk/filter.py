@@ -383,6 +383,17 @@ class PrivacyFilter:
                 if path is not None and Path(path).exists():
                     Path(path).unlink()
 
+    def save_bank(self) -> None:
+        """Write the cover bank to its file now (``close()`` does it too), e.g. when a phone app
+        is paused and may be stopped without closing; a bank without a file: nothing to do.
+        A write that fails is a fault (``status.faults``), never an exception."""
+        with self._lock:
+            if self.bank is not None and self.bank.options.path is not None:
+                try:
+                    self.bank.save(self.bank.options.path)
+                except OSError as exc:
+                    self._fault(f"could not save the cover bank: {exc!r}")
+
     def close(self) -> None:
         """Stop the filter. Pending samples are withheld, never released: call ``flush()``
         first to release the tail of a finite stream."""
@@ -391,11 +402,7 @@ class PrivacyFilter:
             self._tail_t, self._tail_x = [], []
             self._head = self._n_pending = 0
             self._closed = True
-            if self.bank is not None and self.bank.options.path is not None:
-                try:
-                    self.bank.save(self.bank.options.path)
-                except OSError as exc:
-                    self._fault(f"could not save the cover bank: {exc!r}")
+            self.save_bank()
 
     def __enter__(self) -> "PrivacyFilter":
         return self

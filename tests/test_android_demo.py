@@ -21,6 +21,8 @@ def run_demo(tmp_path: Path, *args: str, timeout: float = 240) -> subprocess.Com
     env = dict(os.environ)
     env["SDL_VIDEODRIVER"] = "offscreen"  # works without X; see android_demo/README.md
     env["KIVY_HOME"] = str(tmp_path / "kivy_home")  # no writes to ~/.kivy
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # the app's data folder (its cover bank) under tmp_path
+    (tmp_path / "config").mkdir(exist_ok=True)
     env.pop("DISPLAY", None)
     return subprocess.run(
         [sys.executable, "-m", "android_demo", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
@@ -50,6 +52,8 @@ def test_screenshot_shows_both_plots_with_shaded_span_when_replaying_hapt(tmp_pa
     img = load_png(png)
     h, w, _ = img.shape
     assert (w, h) == theme.DEFAULT_SIZE
+    # the cover bank (the owner's released walking) is kept in the app's data folder for the next run
+    assert (tmp_path / "config" / "demo" / "cover_bank" / "cover_bank_walking.npz").is_file()
 
     # not blank: many colours, real contrast
     colours = np.unique(img.reshape(-1, 3), axis=0)

@@ -193,6 +193,24 @@ def test_filter_with_corrupt_bank_file_starts_empty_and_saves_on_close(generator
     assert g.status.bank_samples == 0 and not path.exists()
 
 
+def test_save_bank_writes_the_file_while_the_filter_runs_and_a_failed_write_is_a_fault(generator, walking, tmp_path):
+    import shutil
+
+    t, xyz = walking
+    (tmp_path / "app").mkdir()
+    path = tmp_path / "app" / "bank.npz"
+    f = PrivacyFilter(FilterOptions(cover_bank=CoverBankOptions(path=path)), [PrivateSpans(SPANS)], generator=generator)
+    f.push_block(t, xyz)
+    f.save_bank()  # a paused phone app: the file is written, the filter keeps running
+    g = PrivacyFilter(FilterOptions(cover_bank=CoverBankOptions(path=path)), generator=generator)
+    assert g.status.bank_samples == f.status.bank_samples > 0
+    f.push_block(t + t[-1] + 0.02, xyz)
+    shutil.rmtree(tmp_path / "app")  # the app's folder is gone
+    f.save_bank()
+    assert any("could not save the cover bank" in m for m in f.status.faults)
+    PrivacyFilter(FilterOptions(cover_bank=None), generator=generator).save_bank()  # no bank: nothing to do
+
+
 def test_policy_cover_is_used_and_a_conflict_is_an_error(generator):
     src = DetectorSource(Policy(("WALKING_UPSTAIRS",), "SITTING"))
     assert PrivacyFilter(FilterOptions(), [src], generator=generator).cover == "SITTING"

@@ -184,3 +184,53 @@ def test_decoy_rate_setting_reaches_the_filter_and_its_status(rng):
     p.reconfigure(decoy_rate=2.0)
     assert any("decoy rate must be in [0, 0.9]" in m for m in p.snapshot().messages)
     p.stop()
+
+
+def test_cover_bank_is_kept_between_runs_and_forgotten_on_request(tmp_path, hapt_file):
+    """A run of the owner's walking fills the cover bank, which is saved when the run stops;
+    the next run's first private segment is drawn from it, not from the generator; "forget"
+    empties it and deletes its file."""
+    from sdk.recording import read_hapt_raw
+
+    rec = read_hapt_raw(hapt_file)
+    walk = rec.xyz[int(174 * 50) : int(226 * 50)]  # user 3 walking (a short turn at 197-205 s)
+    settings = DemoSettings(sensitive=(), cover="WALKING", delay_s=1.0, bank_dir=tmp_path / "bank")
+    p = Pipeline(settings)
+    assert p.bank_path == tmp_path / "bank" / "cover_bank_walking.npz"
+    src = HandSource()
+    p.start(src)
+    src.callback(np.arange(len(walk)) / 50.0, walk)
+    first = p.snapshot().counters["cover bank"]
+    assert not p.bank_path.exists()
+    p.save_bank()  # the app is paused: written while the stream runs
+    assert p.bank_path.is_file()
+    p.stop()
+    assert p.bank_path.is_file()
+    banked = float(first.split()[0])
+    assert banked >= 10, first
+
+    p = Pipeline(settings)
+    src = HandSource()
+    p.start(src)
+    n = 3 * 50
+    src.callback(np.arange(n) / 50.0, walk[:n])
+    p.set_private(True)
+    src.callback((n + np.arange(6 * 50)) / 50.0, walk[n : n + 6 * 50])
+    counter = p.snapshot().counters["cover bank"]
+    assert float(counter.split()[0]) >= banked, counter  # restored from the file (3 s of walking could not give it)
+    assert counter.endswith("segments drawn from it 1, from the generator 0"), counter
+    p.clear_bank()
+    assert not p.bank_path.exists()
+    assert p.snapshot().counters["cover bank"].startswith("0 s of your walking")
+    p.stop()
+
+
+def test_without_a_bank_dir_the_bank_is_not_kept(rng):
+    p = Pipeline(DemoSettings(delay_s=1.0, sensitive=()))
+    assert p.bank_path is None
+    src = HandSource()
+    p.start(src)
+    src.push_seconds(0.0, 2.0, rng)
+    assert "not kept after this run" in p.snapshot().counters["cover bank"]
+    p.clear_bank()  # nothing to delete: no error
+    p.stop()
