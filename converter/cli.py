@@ -229,6 +229,7 @@ def build_sources(args, generator_activities):
 def cmd_filter(args) -> int:
     import numpy as np
 
+    from sdk.cover_bank import CoverBankOptions
     from sdk.decoys import DecoyOptions
     from sdk.filter import FilterOptions, filter_recording
     from sdk.generator import Generator
@@ -258,8 +259,13 @@ def cmd_filter(args) -> int:
     sources = build_sources(args, generator.activities)
     if not sources:
         print("warning: no --private-span and no --sensitive: nothing will be replaced", file=sys.stderr)
+    if args.bank is not None:
+        if Path(args.bank).resolve() in (args.input.resolve(), Path(args.out).resolve()):
+            raise SenseGenError(f"--bank {args.bank} is the input or the output: choose another file")
+        Path(args.bank).parent.mkdir(parents=True, exist_ok=True)
     opts = FilterOptions(model=args.model, cover=args.cover, delay_s=args.delay, seed=args.seed,
-                         crossfade_s=args.crossfade, decoys=DecoyOptions(rate=args.decoy_rate))
+                         crossfade_s=args.crossfade, decoys=DecoyOptions(rate=args.decoy_rate),
+                         cover_bank=CoverBankOptions(path=args.bank))
     out, status = filter_recording(rec.t, rec.xyz, opts, sources, generator=generator, return_status=True)
     detectors = [s for s in sources if hasattr(s, "windows_classified")]
     write_csv(args.out, out.t, out.xyz, out.replaced)
@@ -270,6 +276,8 @@ def cmd_filter(args) -> int:
         "decoys": status.decoys, "decoy_segments": status.decoy_segments,
         "bank_samples": status.bank_samples, "stride_segments": status.stride_segments, "posture_segments": status.posture_segments,
     }
+    if args.bank is not None:
+        summary["bank_file"] = str(args.bank)
     if detectors:
         summary["detector"] = {"model": detectors[0].detector.info, "policy": detectors[0].policy.describe(),
                                "windows": detectors[0].windows_classified}
@@ -431,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "0.3, worst length bin 0.92 at 0.3: the <= 0.5 target needs far more walking than stairs), "
                         "less real walking for the app (utility ratio >= 0.95 up to 0.3; README \"Decoys\"; "
                         "default: %(default)s)")
+    f.add_argument("--bank", default=None, metavar="FILE",
+                   help="keep the cover bank (your own released samples of the cover activity) in FILE: read when the "
+                        "filter starts, written when it ends, so the next recording's covers are yours from its first "
+                        "segment (a corrupt file, or one of another cover, is refused: a fault and an empty bank)")
     f.add_argument("--model", default=None, help="generator model (default: the bundled one)")
     f.add_argument("--detector", default=None, help="detector model (default: the bundled one)")
     f.add_argument("--plot", action="store_true", help="also write OUT.png: raw vs released (needs matplotlib)")

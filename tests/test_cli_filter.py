@@ -183,3 +183,25 @@ def test_filter_cli_static_cover_is_drawn_from_the_owners_stillness(tmp_path, ha
     got = json.loads(capsys.readouterr().out)
     assert got["segments"] == 1 and got["posture_segments"] == 1 and got["stride_segments"] == 0
     assert got["bank_samples"] > 500
+
+
+def test_filter_cli_bank_file_carries_the_owners_walking_to_the_next_recording(tmp_path, capsys):
+    """--bank FILE: the first run leaves the owner's walking in FILE; in the next run a private
+    span before any walking is drawn from the owner's strides (without the file: the generator)."""
+    import json
+
+    from converter.cli import main
+
+    bank = tmp_path / "me" / "bank.npz"
+    assert main(["filter", "--sample", "--out", str(tmp_path / "a.csv"), "--bank", str(bank)]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert bank.is_file() and first["bank_file"] == str(bank) and first["bank_samples"] > 1000
+    span = ["--private-span", "2:6", "--decoy-rate", "0"]  # the sample recording: laying from 2.3 to 21.3 s, walking later
+    assert main(["filter", "--sample", "--out", str(tmp_path / "b.csv"), *span]) == 0
+    cold = json.loads(capsys.readouterr().out)
+    assert cold["segments"] == 1 and cold["stride_segments"] == 0
+    assert main(["filter", "--sample", "--out", str(tmp_path / "c.csv"), "--bank", str(bank), *span]) == 0
+    warm = json.loads(capsys.readouterr().out)
+    assert warm["segments"] == 1 and warm["stride_segments"] == 1 and not warm["faults"]
+    assert main(["filter", "--sample", "--out", str(tmp_path / "d.csv"), "--bank", str(tmp_path / "d.csv")]) == 2
+    assert "is the input or the output" in capsys.readouterr().err
