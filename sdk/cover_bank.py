@@ -10,7 +10,8 @@ noninterference holds with or without a bank.
 Memory is bounded: ``capacity_s`` seconds of 3-axis float64 samples (60 s at 50 Hz: 72 KB),
 the oldest dropped first (recent first: the phone's placement changes between recordings).
 The bank may be saved to a file the app owns and restored later; a corrupt or foreign file
-is refused with ``CoverBankError`` and leaves the bank empty.
+is refused with ``CoverBankError`` and leaves the bank empty (a foreign one, another cover's
+or rate's, with ``ForeignBankError``: the filter then never overwrites it).
 """
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ BANK_FORMAT_VERSION = 1
 
 class CoverBankError(SenseGenError, ValueError):
     """A cover-bank file is unreadable, corrupt, or belongs to another cover or rate."""
+
+
+class ForeignBankError(CoverBankError):
+    """A readable cover-bank file of another cover activity or rate: someone's bank to keep."""
 
 
 @dataclass(frozen=True)
@@ -354,7 +359,7 @@ class CoverBank:
         if header.get("format") != BANK_FORMAT or header.get("format_version") != BANK_FORMAT_VERSION:
             raise CoverBankError(f"{path}: not a cover-bank file of format {BANK_FORMAT} v{BANK_FORMAT_VERSION} ({header.get('format')!r} v{header.get('format_version')!r})")
         if header.get("cover") != self.cover or abs(float(header.get("rate_hz", 0)) - self.rate_hz) > 1e-6:
-            raise CoverBankError(f"{path}: bank of {header.get('cover')} at {header.get('rate_hz')} Hz, not {self.cover} at {self.rate_hz:g} Hz")
+            raise ForeignBankError(f"{path}: bank of {header.get('cover')} at {header.get('rate_hz')} Hz, not {self.cover} at {self.rate_hz:g} Hz")
         if any(r.ndim != 2 or r.shape[1] != 3 or not np.isfinite(r).all() for r in runs):
             raise CoverBankError(f"{path}: corrupt cover-bank samples (need finite (n, 3) arrays)")
         for r in runs:

@@ -13,13 +13,13 @@ import math
 import threading
 from bisect import bisect_right
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .cover_bank import CoverBank, CoverBankError, CoverBankOptions
+from .cover_bank import CoverBank, CoverBankError, CoverBankOptions, ForeignBankError
 from .decoys import DecoyOptions, DecoyScheduler, scheduler_for
 from .errors import RateMismatchError, SampleValueError, TimestampError
 from .generator import Generator, SyntheticStream
@@ -252,6 +252,9 @@ class PrivacyFilter:
         if opts.path is not None and Path(opts.path).exists():
             try:
                 bank.load(opts.path)
+            except ForeignBankError as exc:  # another cover's bank: never overwritten or deleted
+                bank.options = replace(opts, path=None)
+                self._fault(f"cover bank file refused, starting empty and kept in memory (the file is left as it is): {exc}")
             except CoverBankError as exc:
                 self._fault(f"cover bank file refused, starting empty: {exc}")
         return bank

@@ -193,6 +193,24 @@ def test_filter_with_corrupt_bank_file_starts_empty_and_saves_on_close(generator
     assert g.status.bank_samples == 0 and not path.exists()
 
 
+def test_filter_never_overwrites_another_covers_bank_file(generator, detector, walking, tmp_path):
+    """A WALKING filter given a SITTING bank's file refuses it (a fault, an empty bank) and
+    keeps its own bank in memory: the file is still the SITTING bank after close and clear."""
+    t, xyz = walking
+    path = tmp_path / "bank.npz"
+    CoverBank("SITTING", 50.0, detector).save(path)
+    before = path.read_bytes()
+    f = PrivacyFilter(FilterOptions(cover_bank=CoverBankOptions(path=path)), [PrivateSpans(SPANS)], generator=generator)
+    assert f.status.bank_samples == 0 and any("the file is left as it is" in m for m in f.status.faults)
+    f.push_block(t, xyz)
+    assert f.status.bank_samples > 0  # the walking is banked, in memory
+    f.save_bank()
+    f.clear_bank()
+    f.close()
+    assert path.read_bytes() == before
+    CoverBank("SITTING", 50.0, detector).load(path)
+
+
 def test_save_bank_writes_the_file_while_the_filter_runs_and_a_failed_write_is_a_fault(generator, walking, tmp_path):
     import shutil
 
