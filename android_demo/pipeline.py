@@ -237,7 +237,11 @@ class Pipeline:
             sources.append(self.detector.source)
         bank = self.bank_path
         if bank is not None:
-            bank.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                bank.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # the filter still runs: its bank lives for this run only
+                log.warning("cover bank kept for this run only: cannot create %s (%s)", bank.parent, exc)
+                bank = None
         options = FilterOptions(
             model=s.model, cover=s.cover, delay_s=s.delay_s, seed=s.seed,
             output_queue=int(max(s.delay_s, 1.0) * gen.rate_hz * 20), decoys=DecoyOptions(rate=s.decoy_rate),

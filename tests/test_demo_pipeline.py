@@ -234,3 +234,16 @@ def test_without_a_bank_dir_the_bank_is_not_kept(rng):
     assert "not kept after this run" in p.snapshot().counters["cover bank"]
     p.clear_bank()  # nothing to delete: no error
     p.stop()
+
+
+def test_a_bank_dir_that_cannot_be_made_does_not_stop_the_filter(tmp_path, rng):
+    (tmp_path / "file").write_text("not a folder")
+    p = Pipeline(DemoSettings(delay_s=1.0, sensitive=(), bank_dir=tmp_path / "file" / "bank"))
+    src = HandSource()
+    p.start(src)
+    t = src.push_seconds(0.0, 3.0, rng)
+    p.set_private(True)
+    src.push_seconds(t, 2.0, rng)
+    snap = p.snapshot()
+    assert snap.state == "replacing" and p.model_error is None
+    p.stop()
