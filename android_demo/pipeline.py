@@ -263,10 +263,13 @@ class Pipeline:
                 self._filter.save_bank()
 
     def clear_bank(self) -> None:
-        """Forget the owner's cover bank: the running filter's, and the file of the current cover."""
+        """Forget the owner's cover bank: the running filter clears its bank and the file it
+        keeps (``PrivacyFilter.clear_bank``, which leaves a foreign file alone); when none runs,
+        the file of the current cover is deleted."""
         with self._filter_lock:
             if self._filter is not None:
                 self._filter.clear_bank()
+                return
         path = self.bank_path
         if path is not None and path.exists():
             path.unlink()

@@ -442,7 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--bank", default=None, metavar="FILE",
                    help="keep the cover bank (your own released samples of the cover activity) in FILE: read when the "
                         "filter starts, written when it ends, so the next recording's covers are yours from its first "
-                        "segment (a corrupt file, or one of another cover, is refused: a fault and an empty bank)")
+                        "segment (a corrupt file is refused: a fault and an empty bank; one of another cover is refused and "
+                        "left as it is)")
     f.add_argument("--model", default=None, help="generator model (default: the bundled one)")
     f.add_argument("--detector", default=None, help="detector model (default: the bundled one)")
     f.add_argument("--plot", action="store_true", help="also write OUT.png: raw vs released (needs matplotlib)")
