@@ -110,11 +110,11 @@ def step_starts(run: np.ndarray, rate_hz: float, edge_s: float = 0.25) -> tuple[
     return starts[ok], ends[ok]
 
 
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    a = (a - a.mean(axis=0)).ravel()
-    b = (b - b.mean(axis=0)).ravel()
-    den = math.sqrt(float(a @ a) * float(b @ b))
-    return float(a @ b) / den if den > 0 else 0.0
+def _cosine(rows: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Correlation of each row of ``rows`` (strides, each centred per axis and flattened)
+    with ``ref`` (centred the same way); 0 where either is flat."""
+    den = np.sqrt((rows * rows).sum(axis=1) * float(ref @ ref))
+    return np.divide(rows @ ref, den, out=np.zeros(len(rows)), where=den > 0)
 
 
 class StrideModel:
@@ -166,11 +166,12 @@ class StrideModel:
         runs_idx, steps_idx = np.asarray(run_of), np.asarray(step_of)
         main = runs_idx == int(np.bincount(runs_idx).argmax())
         keep, other = main & (steps_idx % 2 == 0), main & (steps_idx % 2 == 1)
+        centred = (shapes_a - shapes_a.mean(axis=1, keepdims=True)).reshape(len(shapes_a), -1)
         for _ in range(2):
             if not (keep.any() and other.any()):
                 break
-            same, swapped = shapes_a[keep].mean(axis=0), shapes_a[other].mean(axis=0)
-            keep = np.array([_corr(x, same) > _corr(x, swapped) for x in shapes_a])
+            same, swapped = centred[keep].mean(axis=0), centred[other].mean(axis=0)
+            keep = _cosine(centred, same) > _cosine(centred, swapped)
             other = ~keep
         if keep.sum() < opts.min_strides:
             return None
@@ -226,17 +227,16 @@ class StrideStream(DrawnStream):
         m, rng, opts = self.model, self._rng, self.model.options
         L = opts.grid
         start = int(round(self._phase)) % L
-        best = None
-        for _ in range(opts.candidates):
-            parents = rng.choice(m.strides, opts.parents, replace=False)
-            w = rng.uniform(opts.weight_floor, 1.0, opts.parents)
-            w /= math.sqrt(float(w @ w))
-            y = m.mean + np.tensordot(w, m.deviations[parents], axes=1)
-            miss = float(((y[start] - self._end) ** 2).sum())
-            if best is None or miss < best[0]:
-                n = float(m.durations[parents[int(np.argmax(w))]])
-                best = (miss, y, n)
-        _, y, n = best
+        # all candidates at once: each mixes ``parents`` distinct strides of the bank (a
+        # uniform random subset) with weights in [weight_floor, 1], normalised to Σw² = 1; only
+        # their first rows are needed to pick the one that continues the last stride best
+        parents = np.argsort(rng.random((opts.candidates, m.strides)), axis=1)[:, : opts.parents]
+        w = rng.uniform(opts.weight_floor, 1.0, (opts.candidates, opts.parents))
+        w /= np.sqrt((w * w).sum(axis=1, keepdims=True))
+        first = m.mean[start] + np.einsum("cp,cpk->ck", w, m.deviations[parents, start])
+        b = int(np.argmin(((first - self._end) ** 2).sum(axis=1)))
+        y = m.mean + np.tensordot(w[b], m.deviations[parents[b]], axes=1)
+        n = float(m.durations[parents[b, int(np.argmax(w[b]))]])
         # tempo: the stride's duration scaled by a slow wander (log-AR(1) over strides)
         a = math.exp(-1.0 / opts.tempo_strides)
         self._tempo = a * self._tempo + math.sqrt(1 - a * a) * opts.warp * float(rng.standard_normal())
