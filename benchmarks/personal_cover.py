@@ -32,6 +32,7 @@ STRIDE_ABLATION = {
     "tempo wander 0.05": StrideOptions(warp=0.05),
     "strides keep their offsets": StrideOptions(steady=False),
     "weights unbounded, no tempo wander": StrideOptions(weight_floor=1e-3, warp=0.0),
+    "every stride kept (no typical-stride filter)": StrideOptions(typical=None),
 }
 
 

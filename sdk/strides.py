@@ -53,6 +53,12 @@ class StrideOptions:
         warp: std of the log tempo: stride durations are scaled by a slow wander
             (log-AR(1) over strides), so a run of new strides keeps no parent's timing.
         tempo_strides: correlation length of that wander, in strides.
+        typical: strides whose deviation from the mean stride (RMS) exceeds this multiple of
+            the bank's median are left out (turns, missteps, strides cut at the wrong place:
+            mixed into new strides they add slow power no real stride has), unless fewer than
+            twice ``min_strides`` would remain (a small bank, e.g. of stairs, keeps all its
+            strides, so that new strides stay far from each of them); ``None`` keeps every
+            stride.
     """
 
     min_strides: int = 6
@@ -64,15 +70,16 @@ class StrideOptions:
     steady: bool = True
     warp: float = 0.03
     tempo_strides: float = 10.0
+    typical: float | None = 1.3
 
     def __post_init__(self) -> None:
         if not (
-            self.warp >= 0 and self.tempo_strides > 0 and self.parents >= 2 and self.min_strides >= self.parents and self.grid >= 8 and 0 < self.weight_floor <= 1
+            (self.typical is None or self.typical >= 1) and self.warp >= 0 and self.tempo_strides > 0 and self.parents >= 2 and self.min_strides >= self.parents and self.grid >= 8 and 0 < self.weight_floor <= 1
             and self.candidates >= 1 and self.join_s >= 0
         ):
             raise ValueError(
-                "stride synthesis needs warp >= 0, tempo_strides > 0, parents >= 2, min_strides >= parents, grid >= 8, 0 < weight_floor <= 1, candidates >= 1 "
-                f"and join_s >= 0, got {self.warp}, {self.tempo_strides}, {self.parents}, {self.min_strides}, {self.grid}, {self.weight_floor}, {self.candidates}, {self.join_s}"
+                "stride synthesis needs typical None or >= 1, warp >= 0, tempo_strides > 0, parents >= 2, min_strides >= parents, grid >= 8, 0 < weight_floor <= 1, candidates >= 1 "
+                f"and join_s >= 0, got {self.typical}, {self.warp}, {self.tempo_strides}, {self.parents}, {self.min_strides}, {self.grid}, {self.weight_floor}, {self.candidates}, {self.join_s}"
             )
 
 
@@ -175,12 +182,24 @@ class StrideModel:
             other = ~keep
         if keep.sum() < opts.min_strides:
             return None
-        kept = shapes_a[keep]
-        mean = kept.mean(axis=0)
-        dev = kept - mean
-        if opts.steady:  # each stride at the mean stride's level: no stride-to-stride wander
-            dev -= dev.mean(axis=1, keepdims=True)
-        return cls(mean, dev, np.asarray(lengths)[keep], rate_hz, opts)
+        kept, durations = shapes_a[keep], np.asarray(lengths)[keep]
+        mean, dev = _split(kept, opts.steady)
+        if opts.typical is not None:  # leave out turns, missteps and strides cut at the wrong place
+            rms = np.sqrt((dev * dev).mean(axis=(1, 2)))
+            typical = rms <= opts.typical * np.median(rms)
+            if typical.sum() >= 2 * opts.min_strides:
+                kept, durations = kept[typical], durations[typical]
+                mean, dev = _split(kept, opts.steady)
+        return cls(mean, dev, durations, rate_hz, opts)
+
+
+def _split(strides: np.ndarray, steady: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(mean stride, deviations) of ``strides`` (k, grid + 1, 3)."""
+    mean = strides.mean(axis=0)
+    dev = strides - mean
+    if steady:  # each stride at the mean stride's level: no stride-to-stride wander
+        dev -= dev.mean(axis=1, keepdims=True)
+    return mean, dev
 
 
 class StrideStream(DrawnStream):

@@ -63,6 +63,31 @@ def test_steps_have_a_plausible_length(walking):
     assert np.all((ends - starts >= 50 / 3) & (ends - starts <= 50))
 
 
+def test_fit_leaves_out_strides_unlike_the_owners(walking):
+    """A few seconds of a much harder gait in the bank (a stumble, a run for the bus) are not
+    the owner's walking: its strides are left out, so new strides mix only typical ones
+    (mixing in atypical strides added slow power no real stride has)."""
+    bout = walking[1][FIRST_BOUT]
+    level = bout.mean(axis=0)
+    odd = level + 1.8 * (bout[:400] - level)
+    clean = StrideModel.fit([bout], 50.0)
+    kept = StrideModel.fit([bout, odd], 50.0)
+    every = StrideModel.fit([bout, odd], 50.0, StrideOptions(typical=None))
+    assert every.strides > kept.strides
+    assert np.linalg.norm(kept.mean - clean.mean) < 0.05 < 0.2 < np.linalg.norm(every.mean - clean.mean)
+    assert np.sqrt((kept.deviations**2).mean()) < 0.8 * np.sqrt((every.deviations**2).mean())
+
+
+def test_a_small_bank_keeps_all_its_strides(walking):
+    """Below twice ``min_strides`` typical strides, the filter keeps every stride: too few
+    parents would bring new strides close to a copy of one."""
+    run = walking[1][FIRST_BOUT][:800]  # 11 strides, 2 of them atypical
+    few, every = StrideModel.fit([run], 50.0), StrideModel.fit([run], 50.0, StrideOptions(typical=None))
+    rms = np.sqrt((every.deviations**2).mean(axis=(1, 2)))
+    assert StrideOptions().min_strides <= (rms <= 1.3 * np.median(rms)).sum() < every.strides < 2 * StrideOptions().min_strides
+    assert few.strides == every.strides
+
+
 def test_fit_keeps_strides_of_one_parity(model):
     """A stride is two steps starting on one foot: strides starting one step later (the
     other foot) are left out, so the kept strides of one run are two steps apart."""
