@@ -59,21 +59,28 @@ class CoverBankOptions:
         strides: draw replaced segments of a walking cover from the owner's own strides
             (``sdk.strides``) once the bank holds enough of them; ``None``: the bank only
             primes the generator (cadence, level, reference clip).
+        placement_tolerance_g: a segment takes its level (the phone's mean, g) from the
+            bank's latest clip while the live context's mean sits within this of it, i.e. the
+            phone is where it was (a stair's lean moves the mean by 0.1-0.2 g, a phone moved
+            from pocket to hand by far more); else from the context.
     """
 
     capacity_s: float = 60.0
     min_confidence: float = 0.8
     reference_s: float = 5.0
     min_clip_s: float = 2.6
+    placement_tolerance_g: float = 0.25
     path: str | Path | None = None
     strides: StrideOptions | None = field(default_factory=StrideOptions)
     postures: PostureOptions | None = field(default_factory=PostureOptions)
 
     def __post_init__(self) -> None:
-        if not (self.capacity_s > 0 and 0 <= self.min_confidence <= 1 and self.reference_s >= 0 and self.min_clip_s > 0):
+        if not (
+            self.capacity_s > 0 and 0 <= self.min_confidence <= 1 and self.reference_s >= 0 and self.min_clip_s > 0 and self.placement_tolerance_g >= 0
+        ):
             raise ValueError(
-                "cover bank needs capacity_s > 0, 0 <= min_confidence <= 1, reference_s >= 0 and min_clip_s > 0, got "
-                f"{self.capacity_s}, {self.min_confidence}, {self.reference_s}, {self.min_clip_s}"
+                "cover bank needs capacity_s > 0, 0 <= min_confidence <= 1, reference_s >= 0, min_clip_s > 0 and placement_tolerance_g >= 0, got "
+                f"{self.capacity_s}, {self.min_confidence}, {self.reference_s}, {self.min_clip_s}, {self.placement_tolerance_g}"
             )
 
 
@@ -282,15 +289,16 @@ class CoverBank:
                 return run[-n:].copy() if n > 0 else None
         return None
 
-    def level(self, context: np.ndarray, max_shift_g: float = 0.1) -> np.ndarray | None:
+    def level(self, context: np.ndarray) -> np.ndarray | None:
         """The owner's level (mean, g) while doing the cover activity, from the most recent
         usable clip, if the live ``context`` (samples just before a segment) sits within
-        ``max_shift_g`` of it (same placement of the phone); else ``None``."""
+        ``options.placement_tolerance_g`` of it (same placement of the phone); else ``None``."""
         clip = self.clip()
         if clip is None or len(context) == 0:
             return None
         mean = clip.mean(axis=0)
-        return mean if float(np.linalg.norm(np.asarray(context, np.float64).mean(axis=0) - mean)) <= max_shift_g else None
+        shift = float(np.linalg.norm(np.asarray(context, np.float64).mean(axis=0) - mean))
+        return mean if shift <= self.options.placement_tolerance_g else None
 
     def cadence(self) -> Cadence | None:
         """The owner's step frequency and jitter over the bank's longest recent runs."""

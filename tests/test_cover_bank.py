@@ -133,6 +133,10 @@ def test_continuous_walking_is_kept_as_one_clip_that_gives_the_level(detector, w
     context = xyz[1100:1150]
     np.testing.assert_allclose(bank.level(context), clip.mean(axis=0))
     assert bank.level(context + 0.5) is None  # the phone moved
+    lean = np.array([0.0, 0.12, 0.12])  # 0.17 g: a stair's lean, the phone where it was
+    np.testing.assert_allclose(bank.level(context + lean), clip.mean(axis=0))
+    bank.options = CoverBankOptions(placement_tolerance_g=0.1)
+    assert bank.level(context + lean) is None
 
 
 def test_bank_ignores_synthetic_and_crossfaded_samples(detector, walking):
