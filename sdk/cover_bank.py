@@ -113,6 +113,7 @@ class CoverBank:
         self._stored = 0
         self._pending_t: list[float] = []  # released real samples not looked at yet (less than a hop)
         self._pending_x: list[np.ndarray] = []
+        self._pending_rows: list[tuple[float, float, float]] = []  # the newest of them, added one at a time
         self._reset_run()
         self._cadence: Cadence | None = None
         self._cadence_stale = True
@@ -168,7 +169,27 @@ class CoverBank:
             if ok[a]:  # a run of real samples starts at a (a sample that is not real stands alone)
                 self._queue(tt[a:b].tolist(), xyz[a:b])
 
+    def add_released_one(self, t: float, row: tuple[float, float, float]) -> None:
+        """``add_released([t], np.array([row]), [True])`` for one real sample given as plain
+        floats (the filter's one-sample release): a list append unless a batch is complete."""
+        if t - self._last_t > self._max_dt:
+            self._break_run()
+        self._pending_t.append(t)
+        self._pending_rows.append(row)
+        self._last_t = t
+        self._live = True
+        if len(self._pending_t) >= self._batch:
+            self._flush()
+
+    def _seal_rows(self) -> None:
+        """The samples added one at a time as plain floats join ``_pending_x`` as one array."""
+        if self._pending_rows:
+            self._pending_x.append(np.array(self._pending_rows, dtype=np.float64))
+            self._pending_rows = []
+
     def _queue(self, t: list[float], x: np.ndarray) -> None:
+        if self._pending_rows:
+            self._seal_rows()
         self._pending_t += t
         self._pending_x.append(x)
         self._last_t = t[-1]
@@ -181,6 +202,8 @@ class CoverBank:
         self._flush()
 
     def _flush(self) -> None:
+        if self._pending_rows:
+            self._seal_rows()
         if self._pending_t:
             t, x = np.array(self._pending_t, np.float64), np.concatenate(self._pending_x)
             self._pending_t, self._pending_x = [], []
