@@ -113,7 +113,7 @@ class CoverBank:
         self._stored = 0
         self._pending_t: list[float] = []  # released real samples not looked at yet (less than a hop)
         self._pending_x: list[np.ndarray] = []
-        self._pending_rows: list[tuple[float, float, float]] = []  # the newest of them, added one at a time
+        self._pending_rows: list[float] = []  # the newest of them, added one at a time: ax, ay, az, ax, …
         self._reset_run()
         self._cadence: Cadence | None = None
         self._cadence_stale = True
@@ -175,7 +175,7 @@ class CoverBank:
         if t - self._last_t > self._max_dt:
             self._break_run()
         self._pending_t.append(t)
-        self._pending_rows.append(row)
+        self._pending_rows += row
         self._last_t = t
         self._live = True
         if len(self._pending_t) >= self._batch:
@@ -183,8 +183,8 @@ class CoverBank:
 
     def _seal_rows(self) -> None:
         """The samples added one at a time as plain floats join ``_pending_x`` as one array."""
-        if self._pending_rows:
-            self._pending_x.append(np.array(self._pending_rows, dtype=np.float64))
+        if self._pending_rows:  # a flat list of floats makes an array 6x faster than a list of rows
+            self._pending_x.append(np.array(self._pending_rows, dtype=np.float64).reshape(-1, 3))
             self._pending_rows = []
 
     def _queue(self, t: list[float], x: np.ndarray) -> None:
