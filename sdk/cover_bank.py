@@ -99,8 +99,11 @@ class CoverBank:
         self._cover_index = list(detector.classes).index(cover)
         self._window, self._hop = int(detector.window), int(detector.hop)
         # released real samples are looked at in batches of this many (the detector costs far
-        # less per window in a batch); whatever reads the bank first catches up (``_catch_up``)
-        self._batch = max(self._hop, 4 * self._window)
+        # less per window in a batch: 8 windows cost 0.6x 4 windows each, beyond that numpy's
+        # BLAS may start threads that cost more than they save); reading a detector source's
+        # results costs little, so batches stay smaller there (its results are kept for a few
+        # hundred windows only); whatever reads the bank first catches up (``_catch_up``)
+        self._batch = max(self._hop, (4 if windows is not None else 8) * self._window)
         self._capacity = int(round(self.options.capacity_s * self.rate_hz))
         self._max_dt = 1.5 / self.rate_hz
         self.clear()
