@@ -106,8 +106,11 @@ class CoverBank:
         self._cover_index = list(detector.classes).index(cover)
         self._window, self._hop = int(detector.window), int(detector.hop)
         # released real samples are looked at in batches of this many (the detector costs far
-        # less per window in a batch); whatever reads the bank first catches up (``_catch_up``)
-        self._batch = max(self._hop, 4 * self._window)
+        # less per window in a batch: 8 windows cost 0.6x 4 windows each, beyond that numpy's
+        # BLAS may start threads that cost more than they save); reading a detector source's
+        # results costs little, so batches stay smaller there (its results are kept for a few
+        # hundred windows only); whatever reads the bank first catches up (``_catch_up``)
+        self._batch = max(self._hop, (4 if windows is not None else 8) * self._window)
         self._capacity = int(round(self.options.capacity_s * self.rate_hz))
         self._max_dt = 1.5 / self.rate_hz
         self.clear()
@@ -120,6 +123,7 @@ class CoverBank:
         self._stored = 0
         self._pending_t: list[float] = []  # released real samples not looked at yet (less than a hop)
         self._pending_x: list[np.ndarray] = []
+        self._pending_rows: list[float] = []  # the newest of them, added one at a time: ax, ay, az, ax, …
         self._reset_run()
         self._cadence: Cadence | None = None
         self._cadence_stale = True
@@ -175,7 +179,27 @@ class CoverBank:
             if ok[a]:  # a run of real samples starts at a (a sample that is not real stands alone)
                 self._queue(tt[a:b].tolist(), xyz[a:b])
 
+    def add_released_one(self, t: float, row: tuple[float, float, float]) -> None:
+        """``add_released([t], np.array([row]), [True])`` for one real sample given as plain
+        floats (the filter's one-sample release): a list append unless a batch is complete."""
+        if t - self._last_t > self._max_dt:
+            self._break_run()
+        self._pending_t.append(t)
+        self._pending_rows += row
+        self._last_t = t
+        self._live = True
+        if len(self._pending_t) >= self._batch:
+            self._flush()
+
+    def _seal_rows(self) -> None:
+        """The samples added one at a time as plain floats join ``_pending_x`` as one array."""
+        if self._pending_rows:  # a flat list of floats makes an array 6x faster than a list of rows
+            self._pending_x.append(np.array(self._pending_rows, dtype=np.float64).reshape(-1, 3))
+            self._pending_rows = []
+
     def _queue(self, t: list[float], x: np.ndarray) -> None:
+        if self._pending_rows:
+            self._seal_rows()
         self._pending_t += t
         self._pending_x.append(x)
         self._last_t = t[-1]
@@ -188,6 +212,8 @@ class CoverBank:
         self._flush()
 
     def _flush(self) -> None:
+        if self._pending_rows:
+            self._seal_rows()
         if self._pending_t:
             t, x = np.array(self._pending_t, np.float64), np.concatenate(self._pending_x)
             self._pending_t, self._pending_x = [], []

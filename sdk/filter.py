@@ -172,6 +172,10 @@ class PrivacyFilter:
         RateMismatchError: ``options.rate_hz`` differs from the model's rate.
     """
 
+    #: ``push`` releases the one sample due in the usual state itself (``_release_one``);
+    #: tests turn it off on one filter to compare with the general path bit for bit
+    _fast_push = True
+
     def __init__(
         self,
         options: FilterOptions | None = None,
@@ -203,14 +207,18 @@ class PrivacyFilter:
         self._lock = threading.RLock()
         # samples waiting for release, in chunks as they came: (times, (n, 3) values of the filter's own)
         self._pending: deque[tuple[list[float], np.ndarray]] = deque()
-        # samples pushed one at a time since the last release, as plain lists (one array is
-        # made of them when they are released: ``_seal``)
-        self._tail_t: list[float] = []
-        self._tail_x: list[tuple[float, float, float]] = []
+        # samples pushed one at a time and not yet sealed into a chunk, as plain floats (one
+        # array is made of them when the general release path takes them: ``_seal``); they
+        # follow the chunks of ``_pending``
+        self._tail_t: deque[float] = deque()
+        self._tail_x: deque[tuple[float, float, float]] = deque()
         self._head = 0  # samples of the first chunk already released
         self._n_pending = 0
         self._history: deque[np.ndarray] = deque()  # the latest released values, in chunks (n, 3)
         self._n_history = 0
+        # the latest values released one at a time by ``_release_one``, newer than ``_history``
+        # (made one chunk of it when anything else reads or extends the history: ``_seal_history``)
+        self._history_rows: deque[tuple[float, float, float]] = deque(maxlen=max(1, self.generator.priming))
         self._dts: deque[float] = deque(maxlen=50)
         self._since_rate_check = 0
         self._fault_spans = Intervals()
@@ -297,18 +305,31 @@ class PrivacyFilter:
                 self._dts.append(d)
             else:
                 self._check_time(t)
-            if self._observers:
-                self._seal()
-                row = np.array([[a, b, c]])
-                self._observe(np.array([t]), row.copy())  # sources never see the array released later
-                self._pending.append(([t], row))
-            else:
-                self._tail_t.append(t)
-                self._tail_x.append((a, b, c))
+            if self._observers:  # sources get arrays of their own, never released later
+                self._observe(np.array([t]), np.array([[a, b, c]]))
+            tail_t = self._tail_t
+            tail_t.append(t)
+            self._tail_x.append((a, b, c))
             self._n_pending += 1
             self._last_t = t
             self._n_in += 1
-            return self._release_due(t - self.options.delay_s + _TIME_EPS)
+            opts = self.options
+            until = t - opts.delay_s + _TIME_EPS
+            if (
+                self._fast_push
+                and not self._pending
+                and not opts.release_every_s
+                and self._decoys is None
+                and self._decoys_checked
+                and not self._in_segment
+                and not self._crossfade_left
+                and not self._fault_spans._items
+            ):  # the usual state of a one-sample stream: at most one sample due, handled here
+                if tail_t[0] > until:
+                    return ReleasedBlock.empty()
+                if len(tail_t) == 1 or tail_t[1] > until:
+                    return self._release_one(until)
+            return self._release_due(until)
 
     def push_block(self, t, xyz) -> ReleasedBlock:
         """Push ``n`` samples at once: ``t`` (n,), ``xyz`` (n, 3). The block is validated as a
@@ -402,7 +423,8 @@ class PrivacyFilter:
         first to release the tail of a finite stream."""
         with self._lock:
             self._pending.clear()
-            self._tail_t, self._tail_x = [], []
+            self._tail_t.clear()
+            self._tail_x.clear()
             self._head = self._n_pending = 0
             self._closed = True
             self.save_bank()
@@ -509,8 +531,8 @@ class PrivacyFilter:
         return sens
 
     def _take(self, until: float) -> tuple[list[float], np.ndarray] | None:
-        """Remove and return the pending samples stamped ``<= until`` (times, (n, 3) values)."""
-        self._seal()
+        """Remove and return the pending samples stamped ``<= until`` (times, (n, 3) values):
+        from the chunks, then, once every chunk is taken, from the tail."""
         pending, parts_t, parts_x = self._pending, [], []
         while pending:
             ts, xs = pending[0]
@@ -526,6 +548,21 @@ class PrivacyFilter:
                 parts_t.append(ts[h:k])
                 parts_x.append(xs[h:k])
             break
+        tail_t = self._tail_t
+        if not pending and tail_t and tail_t[0] <= until:  # the due samples of the tail
+            tail_x = self._tail_x
+            if tail_t[-1] <= until:
+                k = len(tail_t)
+                parts_t.append(list(tail_t))
+                parts_x.append(np.array(tail_x, dtype=np.float64))
+                tail_t.clear()
+                tail_x.clear()
+            else:
+                k = 1
+                while tail_t[k] <= until:
+                    k += 1
+                parts_t.append([tail_t.popleft() for _ in range(k)])
+                parts_x.append(np.array([tail_x.popleft() for _ in range(k)], dtype=np.float64))
         if not parts_t:
             return None
         if len(parts_t) == 1:
@@ -548,8 +585,9 @@ class PrivacyFilter:
     def _seal(self) -> None:
         """Move the samples pushed one at a time into the pending chunks, as one chunk."""
         if self._tail_t:
-            self._pending.append((self._tail_t, np.array(self._tail_x, dtype=np.float64)))
-            self._tail_t, self._tail_x = [], []
+            self._pending.append((list(self._tail_t), np.array(self._tail_x, dtype=np.float64)))
+            self._tail_t.clear()
+            self._tail_x.clear()
 
     def _release(self, until: float) -> ReleasedBlock:
         """Release the pending samples stamped ``<= until``, in runs: a run of samples to
@@ -562,11 +600,63 @@ class PrivacyFilter:
         if taken is None:
             return ReleasedBlock.empty()
         ts, y = taken  # y: the released values, the filter's own array (real samples stay as they are)
+        return self._release_taken(ts, y, self._sensitive(ts), until)
+
+    def _release_one(self, until: float) -> ReleasedBlock:
+        """``_release(until)`` when exactly one sample is due, it is the oldest of the tail,
+        and no segment, crossfade, decoy scheduler, grouped release or fault span is active
+        (``push`` checks that): the sources are asked about it, and if none says sensitive
+        it is released as it came, with the same block, history, bank, pruning and delivery
+        as the general path (tested bit for bit against it); else the general path takes it."""
+        t0 = self._tail_t.popleft()
+        row = self._tail_x.popleft()
+        self._n_pending -= 1
+        if self._sensitive_one(t0):  # replaced: the general path, with the sources' answer
+            return self._release_taken([t0], np.array([row], dtype=np.float64), [True], until)
+        self._history_rows.append(row)
+        bank = self.bank
+        if bank is not None:
+            try:
+                bank.add_released_one(t0, row)
+            except Exception as exc:  # the bank only ever sees released data: failing it risks nothing
+                self._fault(f"cover bank failed, turned off: {exc!r}")
+                self.bank = None
+        self._n_out += 1
+        self._unpruned += 1
+        if self._unpruned >= _PRUNE_EVERY:
+            self._prune(t0)
+        block = ReleasedBlock(np.array([t0]), np.array([row]), np.zeros(1, bool))
+        if self.options.output_queue > 0 or self.on_release is not None:
+            return self._deliver(block)
+        return block
+
+    def _sensitive_one(self, t: float) -> bool:
+        """``_sensitive([t])[0]``: the same sources asked the same way, the same faults."""
+        ts = [t]
+        sens = False
+        for src, query in self._queries:
+            if query is not None:
+                try:
+                    m = query(ts)[0]  # every source is asked, whatever the others said
+                    sens = sens or m
+                    continue
+                except Exception:  # ask it one sample at a time below: faults are recorded there
+                    pass
+            if sens:
+                continue
+            try:
+                sens = bool(src.is_sensitive(t))
+            except Exception as exc:  # fail closed
+                self._fault(f"sensitivity source {type(src).__name__} failed: {exc!r}")
+                sens = True
+        return bool(sens) or (bool(self._fault_spans._items) and self._fault_spans.contains(t))
+
+    def _release_taken(self, ts: list[float], y: np.ndarray, sens: list, until: float) -> ReleasedBlock:
+        """The general release of the taken samples ``ts`` / ``y`` given the sources' ``sens``."""
         n = len(ts)
-        sens = self._sensitive(ts)
+        decoys = self._decoys
         replaced = np.zeros(n, bool)
         real = [True] * n  # released as the real input sample itself (no crossfade): the bank may keep it
-        decoys = self._decoys
         i = kept = 0  # y[:kept] went to the history and the bank already
         while i < n:
             s = sens[i]
@@ -606,14 +696,21 @@ class PrivacyFilter:
         self._n_out += n
         self._unpruned += n
         if self._unpruned >= _PRUNE_EVERY or until == np.inf:  # pruning is only housekeeping
-            self._unpruned = 0
-            for src in self.sources:
-                try:
-                    src.forget_before(ts[-1])
-                except Exception as exc:
-                    self._fault(f"sensitivity source {type(src).__name__} failed to prune: {exc!r}")
-            self._fault_spans.forget_before(ts[-1])
-        block = ReleasedBlock(np.array(ts), y.copy(), replaced)  # the app's own copy
+            self._prune(ts[-1])
+        return self._deliver(ReleasedBlock(np.array(ts), y.copy(), replaced))  # the app's own copy
+
+    def _prune(self, t: float) -> None:
+        """Every sample up to ``t`` is released: the sources and the fault spans forget before it."""
+        self._unpruned = 0
+        for src in self.sources:
+            try:
+                src.forget_before(t)
+            except Exception as exc:
+                self._fault(f"sensitivity source {type(src).__name__} failed to prune: {exc!r}")
+        self._fault_spans.forget_before(t)
+
+    def _deliver(self, block: ReleasedBlock) -> ReleasedBlock:
+        """A released block goes to the output queue and the callback, and is returned."""
         if self.options.output_queue > 0:
             self._enqueue(block)
         if self.on_release is not None:
@@ -639,13 +736,23 @@ class PrivacyFilter:
 
     def _remember(self, y: np.ndarray) -> None:
         """Keep the latest ``priming`` released values (the context of the next segment)."""
+        if self._history_rows:
+            self._seal_history()
         self._history.append(y)
         self._n_history += len(y)
         while self._n_history - len(self._history[0]) >= self.generator.priming:
             self._n_history -= len(self._history.popleft())
 
+    def _seal_history(self) -> None:
+        """Move the values released one at a time (``_history_rows``) into the history, as one chunk."""
+        if self._history_rows:
+            rows = np.array(self._history_rows, dtype=np.float64)
+            self._history_rows.clear()
+            self._remember(rows)
+
     def _context(self) -> np.ndarray:
         """The latest released values, up to ``priming`` of them, (n, 3)."""
+        self._seal_history()
         if not self._history:
             return np.empty((0, 3))
         return np.concatenate(self._history)[-self.generator.priming :]
@@ -663,6 +770,7 @@ class PrivacyFilter:
     def _start_segment(self) -> None:
         self._segments += 1
         self._broken = False
+        self._seal_history()
         self._fallback = self._history[-1][-1].copy() if self._history else self.generator.population_level.copy()
         bank = self.bank
         seed = [self.options.seed, self._segments]

@@ -330,3 +330,28 @@ def test_a_gap_inside_a_released_block_ends_the_banks_run(detector, walking):
     for r1, r2 in zip(one._runs, block._runs, strict=True):
         np.testing.assert_array_equal(r1, r2)
     assert not any(len(r) > 600 for r in block._runs)
+
+
+def test_bank_content_does_not_depend_on_its_batch_size_or_one_sample_offers(detector, walking):
+    """How many released samples the bank looks at per classification (``_batch``), and whether
+    samples come one at a time as plain floats (``add_released_one``, the filter's one-sample
+    release) or in arrays, changes nothing the bank holds."""
+    t, xyz = walking
+    t, xyz = t[:3000], xyz[:3000]
+    real = np.ones(len(t), bool)
+    real[1300:1320] = False
+    stored = []
+    for batch, one_at_a_time in ((None, False), (None, True), (25, True), (128, False), (512, True), (10**6, True)):
+        bank = CoverBank("WALKING", 50.0, detector)
+        if batch is not None:
+            bank._batch = batch
+        for i in range(len(t)):
+            if one_at_a_time and real[i]:
+                bank.add_released_one(float(t[i]), tuple(xyz[i].tolist()))
+            else:
+                bank.add_released(t[i : i + 1], xyz[i : i + 1], real[i : i + 1])
+        assert bank.samples == sum(len(r) for r in bank._runs)
+        stored.append(np.concatenate(bank._runs) if bank._runs else np.empty((0, 3)))
+    assert len(stored[0]) > 500
+    for other in stored[1:]:
+        np.testing.assert_array_equal(stored[0], other)
