@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def step_model_of(path: Path, weights: Path):
     """The Keras step model of a bundled generator file, rebuilt from its float32 weights and
     checked to convert to the file's step flatbuffer byte for byte; with the file."""
-    from converter.export import convert_keras_model
+    from converter.export import convert_keras_model, same_step_outputs
     from converter.model import build_sequence_model, build_step_model, set_numpy_weights
     from converter.presets import GeneratorConfig
     from sdk.model_file import read_model
@@ -46,30 +46,9 @@ def step_model_of(path: Path, weights: Path):
         seq = set_numpy_weights(build_sequence_model(cfg), {k: w[k] for k in w.files}, cfg)
     step = build_step_model(seq, cfg)
     flat = convert_keras_model(step, model.metadata["dtype"])
-    if flat != model.flatbuffer and not same_outputs(flat, model.flatbuffer):
+    if flat != model.flatbuffer and not same_step_outputs(flat, model.flatbuffer):
         raise SystemExit(f"{weights} does not reproduce {path}")
     return step, model
-
-
-def same_outputs(a: bytes, b: bytes, trials: int = 200) -> bool:
-    """Whether two step flatbuffers give bit-identical outputs on random inputs and states
-    (today's converter names some constants differently from the one that wrote the bundled
-    files, so the bytes differ while the weights and the maths are the same)."""
-    rng = np.random.default_rng(1)
-    its = [interpreter(f, True) for f in (a, b)]
-    sigs = [next(iter(it._get_full_signature_list().values())) for it in its]
-    shapes = {d["name"]: tuple(d["shape"]) for d in its[0].get_input_details()}
-    for _ in range(trials):
-        feed = {n: rng.standard_normal(tuple(its[0].get_tensor(i).shape)).astype(np.float32) for n, i in sigs[0]["inputs"].items()}
-        outs = []
-        for it, sig in zip(its, sigs):
-            for n, v in feed.items():
-                it.set_tensor(sig["inputs"][n], v)
-            it.invoke()
-            outs.append({n: it.get_tensor(i).copy() for n, i in sig["outputs"].items()})
-        if any(not np.array_equal(outs[0][n], outs[1][n]) for n in outs[0]):
-            return False
-    return True
 
 
 def interpreter(flat: bytes, xnnpack: bool):
