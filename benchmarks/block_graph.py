@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -107,6 +106,9 @@ def main(argv=None) -> int:
 
     import os
 
+    from benchmarks.cost import machine
+
+    machine_at_start = machine()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from converter.export import block_parity, check_runtime, convert_keras_model, BLOCK_PARITY_TOLERANCE
     from converter.model import build_block_model, build_unrolled_block_model
@@ -172,7 +174,7 @@ def main(argv=None) -> int:
 
         out = {
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores (shared), {platform.platform()}",
+            "machine": machine_at_start,
             "runtime": f"ai_edge_litert {getattr(ai_edge_litert, '__version__', '?')}, 1 thread",
             "method": f"CPU time of {args.calls} invokes per measurement, best (and median) of {args.rounds} interleaved rounds, per step",
             "parity_tolerance": BLOCK_PARITY_TOLERANCE,
