@@ -195,6 +195,15 @@ def block_parity(step_flat: bytes, block_flat: bytes, units, n_cond: int, steps:
     return worst
 
 
+def block_ops(flatbuffer: bytes) -> int:
+    """Number of ops in a flatbuffer's graph (before any delegate)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_content=flatbuffer, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    it.allocate_tensors()
+    return len(it._get_ops_details())
+
+
 def convert_block(step_model, step_flat: bytes, dtype: str, steps: int, block_model=None) -> tuple[bytes, dict]:
     """The block variant of ``step_model`` as flatbuffer bytes and its metadata entry.
 
@@ -216,7 +225,8 @@ def convert_block(step_model, step_flat: bytes, dtype: str, steps: int, block_mo
         "steps": steps,
         "min_runtime_version": mrv,
         "inputs": "x (1, 3); cond (1, k, C); state (1, S + 3) = h0, c0, h1, c1..., drift guard mean; uniform (1, k); normal (1, k, 3); sampling (1, 5) = [1 / temperature, sigma_scale x, y, z, drift alpha]",
-        "outputs": "z (1, k, 3); state_out (1, S)",
+        "outputs": "z (1, k, 3); state_out (1, S + 3)",
+        "graph": f"converter.model.build_block_model, {block_ops(flat) / steps:.1f} ops per step",
         "draw": "component: first whose cumulative softmax(logits / T) weight exceeds uniform * total; sample: mu + exp(max(log_sigma, -7)) * sigma_scale * normal"
         + (", then through the component's coupling (sdk.mdn)" if any(o == "coupling" for o in step_model.output_names) else ""),
         "parity": {"blocks": BLOCK_PARITY_BLOCKS, "max_abs_error": err, "tolerance": BLOCK_PARITY_TOLERANCE, "against": "k single steps of this file's step model"},
@@ -370,11 +380,43 @@ def _provenance(users, activity: str):
     return users.get(activity) if isinstance(users, dict) else users
 
 
+def same_step_outputs(a: bytes, b: bytes, trials: int = 200, seed: int = 1) -> bool:
+    """Whether two step flatbuffers give bit-identical outputs for ``trials`` random inputs
+    and states (standard normal): the same weights and maths, whatever the bytes."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    its = [Interpreter(model_content=f, num_threads=1) for f in (a, b)]
+    sigs = []
+    for it in its:
+        it.allocate_tensors()
+        sigs.append(next(iter(it._get_full_signature_list().values())))
+    if [sorted(s["inputs"]) for s in sigs] != [sorted(sigs[0]["inputs"])] * 2 or [sorted(s["outputs"]) for s in sigs] != [sorted(sigs[0]["outputs"])] * 2:
+        return False
+    shapes = [{d["index"]: tuple(d["shape"]) for d in it.get_input_details()} for it in its]
+    if any(shapes[0][sigs[0]["inputs"][n]] != shapes[1][sigs[1]["inputs"][n]] for n in sigs[0]["inputs"]):
+        return False
+    rng = np.random.default_rng(seed)
+    for _ in range(trials):
+        feed = {n: rng.standard_normal(shapes[0][i]).astype(np.float32) for n, i in sigs[0]["inputs"].items()}
+        outs = []
+        for it, sig in zip(its, sigs):
+            for n, v in feed.items():
+                it.set_tensor(sig["inputs"][n], v)
+            it.invoke()
+            outs.append({n: it.get_tensor(i).copy() for n, i in sig["outputs"].items()})
+        if any(not np.array_equal(outs[0][n], outs[1][n]) for n in outs[0]):
+            return False
+    return True
+
+
 def add_block_variant(model_path: str | Path, weights_path: str | Path, out_path: str | Path | None = None, block: int = BLOCK_STEPS) -> ExportedModel:
     """Add (or replace) the block variant of an exported generator file, for files written
-    before block export existed. The Keras model is rebuilt from the file's float32 weights
-    (``{name}_weights.npz``); its step model must convert to the file's flatbuffer byte for
-    byte, which proves the weights are this file's. Metadata is kept; ``variants`` is added.
+    before block export existed (or before the current block graph). The Keras model is
+    rebuilt from the file's float32 weights (``{name}_weights.npz``); its step model must
+    convert to the file's flatbuffer byte for byte, or (a converter that names constants
+    differently) give bit-identical outputs on random inputs and states, which proves the
+    weights are this file's. The file's own step flatbuffer and metadata are kept;
+    ``variants`` is added.
 
     Raises:
         ExportError: the weights do not reproduce the file, or the block variant fails its checks.
@@ -400,7 +442,8 @@ def add_block_variant(model_path: str | Path, weights_path: str | Path, out_path
     except (KeyError, ValueError) as exc:  # missing arrays, or shapes of another architecture
         raise ExportError(f"{mismatch}: {exc}") from None
     step = build_step_model(seq, cfg)
-    if convert_keras_model(step, dtype) != model.flatbuffer:
+    rebuilt = convert_keras_model(step, dtype)
+    if rebuilt != model.flatbuffer and not same_step_outputs(rebuilt, model.flatbuffer):
         raise ExportError(mismatch)
     flat, info = convert_block(step, model.flatbuffer, dtype, block)
     meta = _variants(meta, info)

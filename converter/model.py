@@ -190,8 +190,10 @@ def _pick_component(logits, inv_t, u):
     return ops.matmul(above, diff)
 
 
-def build_block_model(step_model: keras.Model, block: int) -> keras.Model:
-    """``block`` generator steps per call, the mixture sampled inside the graph.
+def build_unrolled_block_model(step_model: keras.Model, block: int) -> keras.Model:
+    """``block`` generator steps per call, the mixture sampled inside the graph: the first
+    block graph (72 ops per step), kept as the baseline of ``benchmarks.block_graph``;
+    ``build_block_model`` computes the same in fewer ops.
 
     The recurrence is unrolled by calling ``step_model`` (the model of ``build_step_model``,
     its layers and weights shared, not copied) ``block`` times, each step fed the previous
@@ -251,3 +253,171 @@ def build_block_model(step_model: keras.Model, block: int) -> keras.Model:
         "state_out": keras.layers.Identity(name="state_out")(_concat([st[n] for n in state_names] + [drift], axis=1)),
     }
     return keras.Model([x_in, cond, state, uniform, normal, sampling], outs, name="sensegen_block")
+
+
+def _split_rows(t, n: int):
+    """The ``n`` rows of ``t`` (n, …) as tensors (1, …): one SPLIT op (a shrinking slice per
+    row would cost two ops per step)."""
+    import tensorflow as tf
+
+    return tf.split(t, n, axis=0) if n > 1 else [t]
+
+
+def _concat_tree(parts: list, axis: int):
+    """``tf.concat`` as a tree of concatenations of at most 4 tensors (see ``_concat``)."""
+    import tensorflow as tf
+
+    while len(parts) > 1:
+        parts = [tf.concat(parts[i : i + 4], axis=axis) if len(parts[i : i + 4]) > 1 else parts[i] for i in range(0, len(parts), 4)]
+    return parts[0]
+
+
+class _BlockGraph(keras.layers.Layer):
+    """The block recurrence of ``build_block_model`` written directly in TensorFlow ops, with
+    as few ops per step as the maths allows (see ``build_block_model`` for what is computed).
+
+    ``fuse``: each LSTM layer's input and recurrent matmuls as one FULLY_CONNECTED on
+    ``concat([x, h])`` with stacked weights, and the condition's share of the first layer's
+    gates (and its bias) computed for all steps with one batched matmul before the recurrence.
+    Exact in float; with dynamic-range int8 it would change the per-tensor quantisation of
+    the weights and of the inputs, so an int8 block would no longer match its step model:
+    only for float files. Without ``fuse`` every quantised matmul has the step model's
+    weights and inputs, so an int8 block computes what the int8 step model does."""
+
+    def __init__(self, lstm: list, dense: list, mdn: list, mixtures: int, block: int, n_cond: int, fuse: bool, **kw):
+        super().__init__(**kw)
+        self.block, self.n_cond, self.fuse, self.m = block, n_cond, fuse, mixtures
+        self.units = [int(r.shape[0]) for _, r, _ in lstm]
+        self.full = int(mdn[0].shape[1]) == mdn_params_size(mixtures, "full")
+        groups = 3 if self.full else 2
+        m = mixtures
+
+        def var(name, value):
+            v = self.add_weight(name=name, shape=value.shape, dtype="float32", trainable=False, initializer="zeros")
+            v.assign(np.asarray(value, np.float32))
+            return v
+
+        self.w = []
+        for i, (k, r, b) in enumerate(lstm):
+            if fuse and i == 0:  # x part stacked on the recurrent kernel; cond part batched
+                self.w.append({"xr": var(f"l{i}_xr", np.concatenate([k[:AXES], r])), "c": var(f"l{i}_c", k[AXES:]), "b": var(f"l{i}_b", b)})
+            elif fuse:
+                self.w.append({"xr": var(f"l{i}_xr", np.concatenate([k, r])), "b": var(f"l{i}_b", b)})
+            else:
+                self.w.append({"k": var(f"l{i}_k", k), "r": var(f"l{i}_r", r), "b": var(f"l{i}_b", b)})
+        self.dense_k, self.dense_b = var("dense_k", dense[0]), var("dense_b", dense[1])
+        # mixture head, columns reordered (a per-tensor int8 scale is unchanged by that):
+        # logits, then each parameter per axis over the components, so
+        # the head reshapes to rows (1 + groups * 3, M) and the picked component's parameters
+        # are one product with the one-hot and one sum
+        kernel, bias = np.asarray(mdn[0]), np.asarray(mdn[1])
+        order = list(range(m)) + [m + g * m * AXES + j * AXES + a for g in range(groups) for a in range(AXES) for j in range(m)]
+        self.mdn_k, self.mdn_b = var("mdn_k", kernel[:, order]), var("mdn_b", bias[order])
+        # component pick: d_i = (cum_i - u * total) / S, + 1/2 for the last, all in (-1/2, 1]
+        # (S >= 2M, each weight <= 1): ceil(d) is 1 where cum_i > u * total (and for the last), else 0
+        self.scale = float(2 ** math.ceil(math.log2(2 * m)))
+        self.cum_k = var("pick_cum", np.triu(np.ones((m, m), np.float32)) / self.scale)  # cum[:, i] = sum_{j <= i} w[:, j], / S
+        self.cum_b = var("pick_last", np.eye(1, m, m - 1, dtype=np.float32)[0] * 0.5)
+        self.tot_k = var("pick_total", np.ones((m, 1), np.float32) / self.scale)
+        self.diff = var("pick_diff", np.eye(m, dtype=np.float32) - np.eye(m, k=1, dtype=np.float32))  # above[i] - above[i - 1]
+
+    def _cell(self, z, c):
+        import tensorflow as tf
+
+        i, f, g, o = tf.split(z, 4, axis=1)
+        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        return tf.sigmoid(o) * tf.tanh(c), c
+
+    def call(self, x, cond, state, uniform, normal, sampling):
+        import tensorflow as tf
+
+        k, m, n_cond = self.block, self.m, self.n_cond
+        inv_t, sigma_scale, alpha = sampling[:, :1], sampling[:, 1 : 1 + AXES], sampling[:, 1 + AXES :]
+        keep = 1.0 - alpha
+        widths = [w for u in self.units for w in (u, u)] + [AXES]
+        parts = tf.split(state, widths, axis=1)
+        hs, cs, drift = parts[0:-1:2], parts[1:-1:2], parts[-1]
+        cond_k = tf.reshape(cond, (k, n_cond))
+        if self.fuse:
+            rows = _split_rows(tf.matmul(cond_k, self.w[0]["c"]) + self.w[0]["b"], k)
+        else:
+            rows = _split_rows(cond_k, k)
+        noise = _split_rows(tf.reshape(normal, (k, AXES)) * sigma_scale, k)
+        targets = _split_rows(tf.reshape(uniform, (k, 1)), k)
+        groups = 3 if self.full else 2
+        samples = []
+        for t in range(k):
+            inp = x
+            for i, w in enumerate(self.w):
+                if self.fuse:
+                    z = tf.matmul(tf.concat([inp, hs[i]], axis=1), w["xr"])
+                    z = z + rows[t] if i == 0 else z + w["b"]
+                else:
+                    if i == 0:
+                        inp = tf.concat([inp, rows[t]], axis=1)
+                    z = (tf.matmul(inp, w["k"]) + w["b"]) + tf.matmul(hs[i], w["r"])
+                hs[i], cs[i] = self._cell(z, cs[i])
+                inp = hs[i]
+            p = tf.matmul(tf.sigmoid(tf.matmul(inp, self.dense_k) + self.dense_b), self.mdn_k) + self.mdn_b
+            rows_p = tf.reshape(p, (1 + groups * AXES, m))  # logits, then mu, log_sigma (, coupling) per axis
+            logits = rows_p[:1]
+            wts = tf.exp((logits - tf.reduce_max(logits, axis=1, keepdims=True)) * inv_t)
+            d = (tf.matmul(wts, self.cum_k) + self.cum_b) - tf.matmul(wts, self.tot_k) * targets[t]
+            pick = tf.matmul(tf.math.ceil(d), self.diff)  # (1, M) one-hot
+            q = tf.reduce_sum(rows_p * pick, axis=1)  # (1 + groups * 3,): picked logit, then parameters
+            e = tf.exp(tf.maximum(q[1 + AXES : 1 + 2 * AXES], LOG_SIGMA_MIN)) * noise[t]
+            if self.full:
+                e = _coupled(e, q[None, 1 + 2 * AXES :])
+            xs = q[1 : 1 + AXES] + e
+            x = (xs - drift) * keep  # the drift guard: d += alpha (x - d); x -= d
+            drift = xs - x
+            samples.append(x)
+        z = tf.reshape(_concat_tree(samples, axis=0), (1, k, AXES))
+        packed = _concat_tree([a for pair in zip(hs, cs) for a in pair] + [drift], axis=1)
+        return z, packed
+
+
+def build_block_model(step_model: keras.Model, block: int, fuse: bool = False) -> keras.Model:
+    """``block`` generator steps per call, the mixture sampled inside the graph.
+
+    The recurrence is unrolled in TensorFlow ops (``_BlockGraph``) with the weights of
+    ``step_model`` (the model of ``build_step_model``), each step fed the previous step's
+    sample. The draw follows ``sdk.mdn._draw``: component = the first whose cumulative
+    softmax(logits / T) weight exceeds ``u`` times the total, sample = mu + exp(max(log_sigma,
+    -7)) * sigma_scale * normal (for a full-covariance mixture, that scaled noise goes through
+    the component's coupling, see the module docstring), with the noise passed in (drawn and
+    seeded by the SDK).
+
+    Inputs: ``x`` (1, 3) the last sample; ``cond`` (1, block, C) one conditioning row per step
+    (C read from ``step_model``); ``state`` (1, S + 3) the LSTM states packed as h0, c0, h1,
+    c1…, then the drift guard's slow mean (3); ``uniform`` (1, block); ``normal`` (1, block, 3);
+    ``sampling`` (1, 5) = [1 / T, sigma_scale x, y, z, drift alpha]. The drift guard is the one
+    of ``sdk.generator.SyntheticStream``: ``d += alpha (x - d)``, ``x -= d``, and the guarded
+    sample is fed back. Outputs: ``z`` (1, block, 3) the samples and ``state_out`` (1, S + 3).
+
+    About 55 ops per step against 72 for ``build_unrolled_block_model`` (benchmarks/block_graph.py):
+    the per-step rows of ``cond`` and of the noise come from one SPLIT each before the
+    recurrence, the bias rides in the first matmul of each gate sum, the component is picked
+    with three small matmuls and one CEIL, and its parameters gathered by one product with the
+    one-hot and one sum. Every op is one the XNNPACK delegate runs. ``fuse``: see
+    ``_BlockGraph`` (float files only; measured not to pay with XNNPACK).
+    """
+    if block < 1:
+        raise ValueError(f"block must be >= 1 step, got {block}")
+    ins = {t.name: t for t in step_model.inputs}
+    n_cond = int(ins["cond"].shape[-1])
+    n_layers = sum(1 for n in ins if n[0] == "h" and n[1:].isdigit())
+    lstm = [step_model.get_layer(f"step_lstm_{i}").get_weights() for i in range(n_layers)]
+    widths = [int(w[1].shape[0]) for w in lstm]
+    m = int(step_model.get_layer("logits").output.shape[-1])
+    x = keras.Input((AXES,), batch_size=1, name="x")
+    cond = keras.Input((block, n_cond), batch_size=1, name="cond")
+    state = keras.Input((2 * sum(widths) + AXES,), batch_size=1, name="state")
+    uniform = keras.Input((block,), batch_size=1, name="uniform")
+    normal = keras.Input((block, AXES), batch_size=1, name="normal")
+    sampling = keras.Input((2 + AXES,), batch_size=1, name="sampling")
+    graph = _BlockGraph(lstm, step_model.get_layer("step_dense_hidden").get_weights(), step_model.get_layer("step_mdn").get_weights(),
+                        m, block, n_cond, fuse, name="block_graph")
+    z, packed = graph(x, cond, state, uniform, normal, sampling)
+    outs = {"z": keras.layers.Identity(name="z")(z), "state_out": keras.layers.Identity(name="state_out")(packed)}
+    return keras.Model([x, cond, state, uniform, normal, sampling], outs, name="sensegen_block")

@@ -57,7 +57,8 @@ def read_model(path: str | Path, expect_format: str | None = None) -> ModelFile:
     Raises:
         ModelError: missing, truncated or not a packed TFLite model, of another format, or
             of a newer ``format_version`` than ``FORMAT_VERSION``.
-        ModelIntegrityError: the flatbuffer does not match the recorded sha256.
+        ModelIntegrityError: the flatbuffer or a member does not match the recorded sha256, or
+            the packed metadata itself is damaged.
     """
     path = Path(path)
     if not path.is_file():
@@ -72,7 +73,13 @@ def read_model(path: str | Path, expect_format: str | None = None) -> ModelFile:
             members = _read_members(zf, listed, path)
     except ModelError:
         raise
-    except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as exc:
+    except zlib.error as exc:  # the metadata's compressed bytes are damaged (a truncated file fails below)
+        raise ModelIntegrityError(f"{path}: the packed metadata is corrupt ({exc}), so the sha256 of the model cannot be checked (file corrupt or tampered with)") from None
+    except zipfile.BadZipFile as exc:
+        if str(exc).startswith("Bad CRC-32"):
+            raise ModelIntegrityError(f"{path}: the packed metadata fails its CRC, so the sha256 of the model cannot be checked (file corrupt or tampered with)") from None
+        raise ModelError(f"{path}: no readable SenseGen metadata inside the file ({exc}); truncated or not exported by 'sensegen export'") from None
+    except (KeyError, ValueError, EOFError) as exc:
         raise ModelError(f"{path}: no readable SenseGen metadata inside the file ({exc}); truncated or not exported by 'sensegen export'") from None
     size = meta.get("flatbuffer_size")
     if not isinstance(size, int) or not 8 <= size <= len(data):

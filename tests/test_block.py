@@ -162,6 +162,16 @@ def test_export_without_block_and_refusing_a_block_failing_parity(tiny_export, t
     assert not (tmp_path / "strict" / "generator_float32.tflite").exists()
 
 
+def test_same_step_outputs_tells_the_same_weights_from_others(tiny_export):
+    """add_block_variant's proof that the weights are the file's when today's converter writes
+    other bytes: bit-identical step outputs on random inputs and states."""
+    int8, f32 = (read_model(tiny_export["files"][d].path).flatbuffer for d in ("int8", "float32"))
+    assert export_mod.same_step_outputs(f32, f32) and export_mod.same_step_outputs(int8, int8)
+    assert not export_mod.same_step_outputs(int8, f32)
+    block = read_model(tiny_export["files"]["int8"].path).members[BLOCK_MEMBER]
+    assert not export_mod.same_step_outputs(int8, block)  # other tensors altogether
+
+
 def test_add_block_variant_refuses_weights_of_another_model(tiny_export, tmp_path):
     from sdk.generator import bundled_model_path
 

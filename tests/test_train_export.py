@@ -116,6 +116,30 @@ def test_metadata_round_trips_and_detects_tampering(tiny_export, tmp_path):
         Generator(tmp_path / "missing.tflite")
 
 
+def test_damaged_packed_metadata_is_an_integrity_error(tiny_export, tmp_path):
+    """A flipped byte inside the compressed metadata (not the flatbuffer, not a member) is
+    refused as corrupt, like a tampered flatbuffer: never a raw zlib error."""
+    import struct
+    import zipfile
+
+    src = tiny_export["files"]["int8"].path
+    data = bytearray(src.read_bytes())
+    with zipfile.ZipFile(src) as zf:  # the zip follows the flatbuffer; offsets are of the whole file
+        info = zf.getinfo("metadata.json")
+    header = info.header_offset
+    assert header >= read_model(src).metadata["flatbuffer_size"] and data[header : header + 4] == b"PK\x03\x04"
+    n, e = struct.unpack_from("<HH", data, header + 26)
+    for where in (0.25, 0.5, 0.75):
+        bad = data.copy()
+        bad[header + 30 + n + e + int(info.compress_size * where)] ^= 0xFF
+        path = tmp_path / f"bad_metadata_{where}.tflite"
+        path.write_bytes(bytes(bad))
+        with pytest.raises(ModelIntegrityError, match="corrupt"):
+            read_model(path)
+        with pytest.raises(ModelIntegrityError):
+            Generator(path)
+
+
 def test_generator_refuses_mismatched_metadata(tiny_export, tmp_path):
     model = read_model(tiny_export["files"]["int8"].path)
     meta = json.loads(json.dumps(model.metadata))
