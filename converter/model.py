@@ -193,22 +193,10 @@ def _pick_component(logits, inv_t, u):
 def build_unrolled_block_model(step_model: keras.Model, block: int) -> keras.Model:
     """``block`` generator steps per call, the mixture sampled inside the graph: the first
     block graph (72 ops per step), kept as the baseline of ``benchmarks.block_graph``;
-    ``build_block_model`` computes the same in fewer ops.
-
-    The recurrence is unrolled by calling ``step_model`` (the model of ``build_step_model``,
-    its layers and weights shared, not copied) ``block`` times, each step fed the previous
-    step's sample. The draw follows ``sdk.mdn._draw``: component = the first whose cumulative
-    softmax(logits / T) weight exceeds ``u`` times the total, sample = mu + exp(max(log_sigma,
-    -7)) * sigma_scale * normal (for a full-covariance mixture, that scaled noise goes through
-    the component's coupling, see the module docstring), with the noise passed in (drawn and
-    seeded by the SDK).
-
-    Inputs: ``x`` (1, 3) the last sample; ``cond`` (1, block, C) one conditioning row per step
-    (C read from ``step_model``); ``state`` (1, S + 3) the LSTM states packed as h0, c0, h1,
-    c1…, then the drift guard's slow mean (3); ``uniform`` (1, block); ``normal`` (1, block, 3);
-    ``sampling`` (1, 5) = [1 / T, sigma_scale x, y, z, drift alpha]. The drift guard is the one
-    of ``sdk.generator.SyntheticStream``: ``d += alpha (x - d)``, ``x -= d``, and the guarded
-    sample is fed back. Outputs: ``z`` (1, block, 3) the samples and ``state_out`` (1, S + 3).
+    ``build_block_model`` computes the same in fewer ops, with the same inputs, outputs, draw
+    and drift guard (see its docstring). Here the recurrence is unrolled by calling
+    ``step_model`` (its layers and weights shared, not copied) ``block`` times, each step fed
+    the previous step's sample.
     """
     from keras import ops
 
