@@ -611,7 +611,7 @@ class PrivacyFilter:
         t0 = self._tail_t.popleft()
         row = self._tail_x.popleft()
         self._n_pending -= 1
-        if self._sensitive_one(t0):  # replaced: the general path, with the sources' answer
+        if self._sensitive([t0])[0]:  # replaced: the general path, with the sources' answer
             return self._release_taken([t0], np.array([row], dtype=np.float64), [True], until)
         self._history_rows.append(row)
         bank = self.bank
@@ -629,27 +629,6 @@ class PrivacyFilter:
         if self.options.output_queue > 0 or self.on_release is not None:
             return self._deliver(block)
         return block
-
-    def _sensitive_one(self, t: float) -> bool:
-        """``_sensitive([t])[0]``: the same sources asked the same way, the same faults."""
-        ts = [t]
-        sens = False
-        for src, query in self._queries:
-            if query is not None:
-                try:
-                    m = query(ts)[0]  # every source is asked, whatever the others said
-                    sens = sens or m
-                    continue
-                except Exception:  # ask it one sample at a time below: faults are recorded there
-                    pass
-            if sens:
-                continue
-            try:
-                sens = bool(src.is_sensitive(t))
-            except Exception as exc:  # fail closed
-                self._fault(f"sensitivity source {type(src).__name__} failed: {exc!r}")
-                sens = True
-        return bool(sens) or (bool(self._fault_spans._items) and self._fault_spans.contains(t))
 
     def _release_taken(self, ts: list[float], y: np.ndarray, sens: list, until: float) -> ReleasedBlock:
         """The general release of the taken samples ``ts`` / ``y`` given the sources' ``sens``."""
