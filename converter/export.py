@@ -383,13 +383,13 @@ def _provenance(users, activity: str):
 def same_step_outputs(a: bytes, b: bytes, trials: int = 200, seed: int = 1) -> bool:
     """Whether two step flatbuffers give bit-identical outputs for ``trials`` random inputs
     and states (standard normal): the same weights and maths, whatever the bytes."""
-    from ai_edge_litert.interpreter import Interpreter
+    from sdk.runtime import load_interpreter
 
-    its = [Interpreter(model_content=f, num_threads=1) for f in (a, b)]
-    sigs = []
-    for it in its:
-        it.allocate_tensors()
-        sigs.append(next(iter(it._get_full_signature_list().values())))
+    its, sigs = [], []
+    for f in (a, b):
+        _, it, sig = load_interpreter(f, "step model", runtime="ai_edge_litert")
+        its.append(it)
+        sigs.append(sig)
     if [sorted(s["inputs"]) for s in sigs] != [sorted(sigs[0]["inputs"])] * 2 or [sorted(s["outputs"]) for s in sigs] != [sorted(sigs[0]["outputs"])] * 2:
         return False
     shapes = [{d["index"]: tuple(d["shape"]) for d in it.get_input_details()} for it in its]
