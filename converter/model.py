@@ -159,13 +159,16 @@ def set_numpy_weights(seq_model: keras.Model, weights, cfg: GeneratorConfig) -> 
     return seq_model
 
 
-def _concat(parts: list, axis: int):
-    """``ops.concatenate`` as a tree of concatenations of at most 4 tensors: the XNNPACK
-    delegate runs those only, and one wider concatenation splits the graph in two."""
-    from keras import ops
+def _concat(parts: list, axis: int, join=None):
+    """``join`` (default ``keras.ops.concatenate``; ``tf.concat`` inside a TensorFlow layer)
+    as a tree of concatenations of at most 4 tensors: the XNNPACK delegate runs those only,
+    and one wider concatenation splits the graph in two."""
+    if join is None:
+        from keras import ops
 
+        join = ops.concatenate
     while len(parts) > 1:
-        parts = [ops.concatenate(parts[i : i + 4], axis=axis) if len(parts[i : i + 4]) > 1 else parts[i] for i in range(0, len(parts), 4)]
+        parts = [join(parts[i : i + 4], axis=axis) if len(parts[i : i + 4]) > 1 else parts[i] for i in range(0, len(parts), 4)]
     return parts[0]
 
 
@@ -249,15 +252,6 @@ def _split_rows(t, n: int):
     import tensorflow as tf
 
     return tf.split(t, n, axis=0) if n > 1 else [t]
-
-
-def _concat_tree(parts: list, axis: int):
-    """``tf.concat`` as a tree of concatenations of at most 4 tensors (see ``_concat``)."""
-    import tensorflow as tf
-
-    while len(parts) > 1:
-        parts = [tf.concat(parts[i : i + 4], axis=axis) if len(parts[i : i + 4]) > 1 else parts[i] for i in range(0, len(parts), 4)]
-    return parts[0]
 
 
 class _BlockGraph(keras.layers.Layer):
@@ -360,8 +354,8 @@ class _BlockGraph(keras.layers.Layer):
             x = (xs - drift) * keep  # the drift guard: d += alpha (x - d); x -= d
             drift = xs - x
             samples.append(x)
-        z = tf.reshape(_concat_tree(samples, axis=0), (1, k, AXES))
-        packed = _concat_tree([a for pair in zip(hs, cs) for a in pair] + [drift], axis=1)
+        z = tf.reshape(_concat(samples, axis=0, join=tf.concat), (1, k, AXES))
+        packed = _concat([a for pair in zip(hs, cs) for a in pair] + [drift], axis=1, join=tf.concat)
         return z, packed
 
 
