@@ -5,15 +5,23 @@ once the bank holds enough of them), the bank priming the
 generator only, and off (population priming), next to the judges' floor. Held-out users only.
 
     python -m benchmarks.personal_cover [--data DIR] [--users 3 4 15 20] [--json OUT]
-        [--cover WALKING] [--warm] [--carry-bank] [--no-lstm] [--ablation] [--strides-ablation] NAME=PATH ...
+        [--cover WALKING] [--warm] [--carry-bank] [--placement-change DEG] [--no-lstm] [--ablation]
+        [--strides-ablation] NAME=PATH ...
     (PATH "bundled": the bundled generator; --ablation adds, per file, the bank without the
-    drift guard and population priming without the drift guard)
+    drift guard and population priming without the drift guard; --placement-change turns every
+    recording after a user's first by a seeded random rotation of DEG degrees, as a phone put
+    in another pocket would read it, implies --carry-bank and adds the bank's strides used as
+    stored, CoverBankOptions(align_placement=False))
 """
 from __future__ import annotations
 
 import argparse
 import json
 import time
+from dataclasses import replace
+
+import numpy as np
+from scipy.spatial.transform import Rotation
 
 from converter.evaluation.streams import SenseGenMethod, Stream
 from converter.evaluation.tells import format_report, personal_cover_report
@@ -36,6 +44,20 @@ STRIDE_ABLATION = {
 }
 
 
+def placed_otherwise(streams: list[Stream], degrees: float) -> list[Stream]:
+    """``streams`` with every recording after each user's first turned by ``degrees`` about
+    an axis drawn from (user, experiment): the phone sat elsewhere for that recording."""
+    out, seen = [], set()
+    for s in streams:
+        if s.user in seen:
+            axis = np.random.default_rng(1000 * s.user + s.exp).normal(size=3)
+            turn = Rotation.from_rotvec(np.deg2rad(degrees) * axis / np.linalg.norm(axis))
+            s = replace(s, xyz=turn.apply(s.xyz))
+        seen.add(s.user)
+        out.append(s)
+    return out
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", help="NAME=PATH generator files")
@@ -45,11 +67,14 @@ def main(argv=None) -> None:
     ap.add_argument("--json", default=None)
     ap.add_argument("--warm", action="store_true", help="replace only the odd cover runs, so every replaced run has a released one before it")
     ap.add_argument("--carry-bank", action="store_true", help="each user's recordings hand their cover bank file on, as a phone keeps it")
+    ap.add_argument("--placement-change", type=float, default=0.0, metavar="DEG", help="turn each user's later recordings by DEG degrees (implies --carry-bank)")
     ap.add_argument("--no-lstm", action="store_true", help="feature judge only (fast)")
     ap.add_argument("--ablation", action="store_true", help="also without the drift guard")
     ap.add_argument("--strides-ablation", action="store_true", help="also the stride synthesis without each of its parts")
     args = ap.parse_args(argv)
     streams = [Stream.from_experiment(e) for e in load_hapt(args.data, users=args.users).experiments]
+    if args.placement_change:
+        streams, args.carry_bank = placed_otherwise(streams, args.placement_change), True
     methods = []
     for spec in args.models:
         name, path = spec.split("=", 1)
@@ -58,6 +83,8 @@ def main(argv=None) -> None:
         methods.append(SenseGenMethod(g, name=f"{name} + bank {own}"))
         methods.append(SenseGenMethod(g, name=f"{name} + bank, generator only", cover_bank=CoverBankOptions(strides=None, postures=None)))
         methods.append(SenseGenMethod(g, name=f"{name}, population", cover_bank=None))
+        if args.placement_change:
+            methods.insert(len(methods) - 2, SenseGenMethod(g, name=f"{name} + bank {own}, runs as stored", cover_bank=CoverBankOptions(align_placement=False)))
         if args.ablation:
             raw = SamplingOptions(drift_tau_s=None)
             methods.append(SenseGenMethod(g, name=f"{name} + bank, no drift guard", sampling=raw))

@@ -36,6 +36,23 @@ BANK_FORMAT = "sensegen-cover-bank"
 BANK_FORMAT_VERSION = 1
 
 
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """The smallest rotation (3, 3) taking the direction of ``a`` onto that of ``b``
+    (Rodrigues), or ``None`` when either is too short to have a direction."""
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na < 1e-3 or nb < 1e-3:
+        return None
+    u, v = np.asarray(a, np.float64) / na, np.asarray(b, np.float64) / nb
+    c = float(u @ v)
+    if c < -1 + 1e-9:  # opposite: half a turn about any axis perpendicular to u
+        axis = np.cross(u, np.eye(3)[int(np.argmin(np.abs(u)))])
+        axis /= np.linalg.norm(axis)
+        return 2 * np.outer(axis, axis) - np.eye(3)
+    w = np.cross(u, v)
+    k = np.array([[0, -w[2], w[1]], [w[2], 0, -w[0]], [-w[1], w[0], 0]])
+    return np.eye(3) + k + k @ k / (1 + c)
+
+
 class CoverBankError(SenseGenError, ValueError):
     """A cover-bank file is unreadable, corrupt, or belongs to another cover or rate."""
 
@@ -63,6 +80,10 @@ class CoverBankOptions:
             bank's latest clip while the live context's mean sits within this of it, i.e. the
             phone is where it was (a stair's lean moves the mean by 0.1-0.2 g, a phone moved
             from pocket to hand by far more); else from the context.
+        align_placement: a run recorded with the phone placed otherwise (its mean more than
+            ``placement_tolerance_g`` from the live context's) is turned onto the live
+            gravity direction before strides are cut from it (``stride_model(context)``);
+            ``False`` uses every run as stored.
     """
 
     capacity_s: float = 60.0
@@ -70,6 +91,7 @@ class CoverBankOptions:
     reference_s: float = 5.0
     min_clip_s: float = 2.6
     placement_tolerance_g: float = 0.25
+    align_placement: bool = True
     path: str | Path | None = None
     strides: StrideOptions | None = field(default_factory=StrideOptions)
     postures: PostureOptions | None = field(default_factory=PostureOptions)
@@ -338,17 +360,47 @@ class CoverBank:
             self._cadence_stale = False
         return self._cadence
 
-    def stride_model(self) -> StrideModel | None:
+    def stride_model(self, context: np.ndarray | None = None) -> StrideModel | None:
         """The owner's strides (``sdk.strides``) over the bank's runs, or ``None`` when the
-        cover has no gait, stride synthesis is off, or the bank holds too few strides."""
+        cover has no gait, stride synthesis is off, or the bank holds too few strides.
+
+        ``context``: the live samples just before a segment. A run whose mean (the phone's
+        gravity direction then) sits more than ``options.placement_tolerance_g`` from the
+        context's was recorded with the phone placed otherwise (another pocket, the hand): it
+        is turned by the smallest rotation that takes its gravity direction onto the
+        context's, so its vertical bounce lies along today's vertical."""
         self._catch_up()
         opts = self.options.strides
         if opts is None or self.cover.strip().upper() not in DYNAMIC:
             return None
+        runs = self._placed_runs(context) if context is not None and self.options.align_placement else None
+        if runs is not None:  # some runs turned to the live placement: a model for this segment only
+            return StrideModel.fit(runs, self.rate_hz, opts)
         if self._strides_stale:
             self._strides = StrideModel.fit(self._runs, self.rate_hz, opts)
             self._strides_stale = False
         return self._strides
+
+    def _placed_runs(self, context: np.ndarray) -> list[np.ndarray] | None:
+        """The bank's runs with those of another placement turned to the ``context``'s
+        gravity direction, or ``None`` when every run sits within the tolerance of it."""
+        ctx = np.asarray(context, np.float64)
+        if len(ctx) == 0:
+            return None
+        target = ctx.mean(axis=0)
+        out, turned = [], False
+        for run in self._runs:
+            mean = run.mean(axis=0)
+            if float(np.linalg.norm(mean - target)) <= self.options.placement_tolerance_g:
+                out.append(run)
+                continue
+            rot = rotation_between(mean, target)
+            if rot is None:
+                out.append(run)
+                continue
+            out.append(run @ rot.T)
+            turned = True
+        return out if turned else None
 
     def posture_model(self) -> PostureModel | None:
         """The owner's stillness (``sdk.postures``) over the bank's runs, or ``None`` when the

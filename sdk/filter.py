@@ -755,7 +755,7 @@ class PrivacyFilter:
         seed = [self.options.seed, self._segments]
         try:
             context = self._context()
-            strides = bank.stride_model() if bank is not None else None
+            strides = bank.stride_model(context) if bank is not None else None
             postures = bank.posture_model() if bank is not None and strides is None else None
             if strides is not None:  # the owner's own strides, mixed anew (sdk.strides)
                 stream = StrideStream(strides, seed)

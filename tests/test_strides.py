@@ -4,7 +4,7 @@ closed."""
 import numpy as np
 import pytest
 
-from sdk.cover_bank import CoverBank, CoverBankOptions
+from sdk.cover_bank import CoverBank, CoverBankOptions, rotation_between
 from sdk.features import feature_names, window_features
 from sdk.filter import FilterOptions, PrivacyFilter
 from sdk.sensitivity import PrivateSpans
@@ -229,3 +229,56 @@ def test_failing_stride_stream_fails_closed(generator, walking, monkeypatch):
     assert rep[inside].all()
     assert not shares_rows(out[inside], xyz[inside])
     assert any("stride draw failed" in m for m in f.status.faults)
+
+
+def turned(xyz, degrees=90.0, axis=(0.0, 0.0, 1.0)):
+    """``xyz`` as a phone placed otherwise would read it: turned about ``axis``."""
+    a = np.asarray(axis) / np.linalg.norm(axis)
+    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
+    th = np.deg2rad(degrees)
+    rot = np.eye(3) + np.sin(th) * k + (1 - np.cos(th)) * k @ k
+    return xyz @ rot.T
+
+
+def test_rotation_between_takes_one_direction_onto_another():
+    rng = np.random.default_rng(0)
+    for a, b in [rng.normal(size=(2, 3)) for _ in range(5)] + [(np.array([1.0, 0, 0]), np.array([-2.0, 0, 0]))]:
+        rot = rotation_between(a, b)
+        np.testing.assert_allclose(rot @ (a / np.linalg.norm(a)), b / np.linalg.norm(b), atol=1e-12)
+        np.testing.assert_allclose(rot @ rot.T, np.eye(3), atol=1e-12)
+        assert np.linalg.det(rot) == pytest.approx(1.0)
+    np.testing.assert_allclose(rotation_between(np.array([0.0, 1, 0]), np.array([0.0, 3, 0])), np.eye(3))
+    assert rotation_between(np.zeros(3), np.ones(3)) is None
+
+
+def test_strides_of_another_placement_are_turned_to_the_live_one(generator, walking):
+    t, xyz = walking
+    f, _, _ = run_filter(generator, t[:1200], xyz[:1200], [])  # the bank holds the first bout
+    bank = f.bank
+    here = bank.stride_model()
+    assert here is not None and bank.stride_model(xyz[1000:1150]) is here  # same placement: the bank's model
+    live = turned(xyz[1000:1150])  # the phone now sits a quarter turn away
+    moved = bank.stride_model(live)
+    assert moved is not None and moved is not here
+    g_then, g_now = xyz[FIRST_BOUT].mean(axis=0), live.mean(axis=0)
+    g_then, g_now = g_then / np.linalg.norm(g_then), g_now / np.linalg.norm(g_now)
+    # the vertical bounce of the owner's stride lies along the live vertical
+    np.testing.assert_allclose(moved.mean @ g_now, here.mean @ g_then, atol=0.01)  # g: the bank's runs and this context differ a little in mean
+    assert not np.allclose(here.mean @ g_now, here.mean @ g_then, atol=0.1)  # as stored it would not
+    assert bank.stride_model() is here  # the bank itself is unchanged
+
+
+def test_filter_draws_strides_in_the_live_placement(generator, walking):
+    t, xyz = walking
+    moved = xyz.copy()
+    moved[1300:] = turned(xyz[1300:])  # the phone was put elsewhere between the bouts
+    f, out, rep = run_filter(generator, t, moved, [SPAN])
+    assert f.status.stride_segments == f.status.segments == 1
+    inside = (t >= SPAN[0]) & (t <= SPAN[1])
+    real_bout = moved[SECOND_BOUT]
+    vertical = real_bout.mean(axis=0) / np.linalg.norm(real_bout.mean(axis=0))
+    bounce_real, bounce_out = np.std(real_bout @ vertical), np.std(out[inside] @ vertical)
+    assert 0.7 * bounce_real < bounce_out < 1.3 * bounce_real, (bounce_out, bounce_real)
+    assert not shares_rows(out[inside], moved[inside])
+    _, stored, _ = run_filter(generator, t, moved, [SPAN], align_placement=False)  # runs as stored
+    assert not 0.7 * bounce_real < np.std(stored[inside] @ vertical) < 1.3 * bounce_real
