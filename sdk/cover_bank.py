@@ -326,15 +326,23 @@ class CoverBank:
         self._catch_up()
         return sum(r.nbytes for r in self._runs)
 
-    def clip(self, seconds: float | None = None) -> np.ndarray | None:
+    def clip(self, seconds: float | None = None, context: np.ndarray | None = None) -> np.ndarray | None:
         """The last ``seconds`` (default ``reference_s``) of the most recent run long enough
-        to use, or ``None`` when the bank has none."""
+        to use, or ``None`` when the bank has none. With the live ``context`` (and
+        ``options.align_placement``) a clip of another placement is turned onto the
+        context's gravity direction, as ``stride_model`` turns its runs."""
         self._catch_up()
         n = int(round((self.options.reference_s if seconds is None else seconds) * self.rate_hz))
         need = int(round(self.options.min_clip_s * self.rate_hz))
         for run in reversed(self._runs):
             if len(run) >= need:
-                return run[-n:].copy() if n > 0 else None
+                if n <= 0:
+                    return None
+                out = run[-n:].copy()
+                if context is not None and len(context) and self.options.align_placement:
+                    turned = self._turned(out, np.asarray(context, np.float64).mean(axis=0))
+                    out = out if turned is None else turned
+                return out
         return None
 
     def level(self, context: np.ndarray) -> np.ndarray | None:
@@ -388,19 +396,19 @@ class CoverBank:
         if len(ctx) == 0:
             return None
         target = ctx.mean(axis=0)
-        out, turned = [], False
-        for run in self._runs:
-            mean = run.mean(axis=0)
-            if float(np.linalg.norm(mean - target)) <= self.options.placement_tolerance_g:
-                out.append(run)
-                continue
-            rot = rotation_between(mean, target)
-            if rot is None:
-                out.append(run)
-                continue
-            out.append(run @ rot.T)
-            turned = True
-        return out if turned else None
+        placed = [self._turned(run, target) for run in self._runs]
+        if all(p is None for p in placed):
+            return None
+        return [run if p is None else p for run, p in zip(self._runs, placed)]
+
+    def _turned(self, run: np.ndarray, target: np.ndarray) -> np.ndarray | None:
+        """``run`` turned so that its mean points along ``target`` (the live gravity
+        direction), or ``None`` when it sits within the placement tolerance of it already."""
+        mean = run.mean(axis=0)
+        if float(np.linalg.norm(mean - target)) <= self.options.placement_tolerance_g:
+            return None
+        rot = rotation_between(mean, target)
+        return None if rot is None else run @ rot.T
 
     def posture_model(self) -> PostureModel | None:
         """The owner's stillness (``sdk.postures``) over the bank's runs, or ``None`` when the

@@ -769,7 +769,7 @@ class PrivacyFilter:
                 stream = SyntheticStream(
                     self.generator, self.cover, seed=seed, sampling=self.options.sampling, cadence=bank.cadence() if bank is not None else None
                 )
-                reference = bank.clip() if bank is not None and bank.options.reference_s > 0 else None
+                reference = bank.clip(context=context) if bank is not None and bank.options.reference_s > 0 else None
                 stream.prime(context, reference=reference, level=bank.level(context) if bank is not None else None)
             self._stream = stream
         except Exception as exc:  # fail closed: hold the fallback for this segment

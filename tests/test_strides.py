@@ -266,6 +266,10 @@ def test_strides_of_another_placement_are_turned_to_the_live_one(generator, walk
     np.testing.assert_allclose(moved.mean @ g_now, here.mean @ g_then, atol=0.01)  # g: the bank's runs and this context differ a little in mean
     assert not np.allclose(here.mean @ g_now, here.mean @ g_then, atol=0.1)  # as stored it would not
     assert bank.stride_model() is here  # the bank itself is unchanged
+    clip = bank.clip()
+    np.testing.assert_array_equal(bank.clip(context=xyz[1000:1150]), clip)  # same placement: as stored
+    placed = bank.clip(context=live)  # the generator's reference clip is turned the same way
+    np.testing.assert_allclose(placed @ g_now, clip @ (clip.mean(axis=0) / np.linalg.norm(clip.mean(axis=0))), atol=1e-9)
 
 
 def test_filter_draws_strides_in_the_live_placement(generator, walking):
