@@ -353,8 +353,12 @@ class CoverBank:
         if clip is None or len(context) == 0:
             return None
         mean = clip.mean(axis=0)
-        shift = float(np.linalg.norm(np.asarray(context, np.float64).mean(axis=0) - mean))
-        return mean if shift <= self.options.placement_tolerance_g else None
+        return mean if self._same_placement(mean, np.asarray(context, np.float64).mean(axis=0)) else None
+
+    def _same_placement(self, mean: np.ndarray, live: np.ndarray) -> bool:
+        """Whether a bank mean (g) sits within ``options.placement_tolerance_g`` of the live
+        context's mean: the phone is where it was."""
+        return float(np.linalg.norm(mean - live)) <= self.options.placement_tolerance_g
 
     def cadence(self) -> Cadence | None:
         """The owner's step frequency and jitter over the bank's longest recent runs."""
@@ -405,7 +409,7 @@ class CoverBank:
         """``run`` turned so that its mean points along ``target`` (the live gravity
         direction), or ``None`` when it sits within the placement tolerance of it already."""
         mean = run.mean(axis=0)
-        if float(np.linalg.norm(mean - target)) <= self.options.placement_tolerance_g:
+        if self._same_placement(mean, target):
             return None
         rot = rotation_between(mean, target)
         return None if rot is None else run @ rot.T
