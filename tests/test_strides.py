@@ -3,6 +3,7 @@ from them, the filter drawing replaced walking from the bank's strides, no copyi
 closed."""
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from sdk.cover_bank import CoverBank, CoverBankOptions, rotation_between
 from sdk.features import feature_names, window_features
@@ -234,10 +235,7 @@ def test_failing_stride_stream_fails_closed(generator, walking, monkeypatch):
 def turned(xyz, degrees=90.0, axis=(0.0, 0.0, 1.0)):
     """``xyz`` as a phone placed otherwise would read it: turned about ``axis``."""
     a = np.asarray(axis) / np.linalg.norm(axis)
-    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    th = np.deg2rad(degrees)
-    rot = np.eye(3) + np.sin(th) * k + (1 - np.cos(th)) * k @ k
-    return xyz @ rot.T
+    return Rotation.from_rotvec(np.deg2rad(degrees) * a).apply(xyz)
 
 
 def test_rotation_between_takes_one_direction_onto_another():
