@@ -530,6 +530,18 @@ class PrivacyFilter:
             sens = [a or b for a, b in zip(sens, self._fault_spans.mask(ts))]
         return sens
 
+    def _sensitive_one(self, t: float) -> bool:
+        """``_sensitive([t])[0]`` for one sample: each source's ``is_sensitive(t)`` (which its
+        batch form equals for one sample), failing closed, then the fault spans."""
+        for src in self.sources:
+            try:
+                if src.is_sensitive(t):
+                    return True
+            except Exception as exc:  # fail closed
+                self._fault(f"sensitivity source {type(src).__name__} failed: {exc!r}")
+                return True
+        return bool(self._fault_spans) and self._fault_spans.contains(t)
+
     def _take(self, until: float) -> tuple[list[float], np.ndarray] | None:
         """Remove and return the pending samples stamped ``<= until`` (times, (n, 3) values):
         from the chunks, then, once every chunk is taken, from the tail."""
@@ -611,7 +623,7 @@ class PrivacyFilter:
         t0 = self._tail_t.popleft()
         row = self._tail_x.popleft()
         self._n_pending -= 1
-        if self._sensitive([t0])[0]:  # replaced: the general path, with the sources' answer
+        if self._sensitive_one(t0):  # replaced: the general path, with the sources' answer
             return self._release_taken([t0], np.array([row], dtype=np.float64), [True], until)
         self._history_rows.append(row)
         bank = self.bank
@@ -625,7 +637,7 @@ class PrivacyFilter:
         self._unpruned += 1
         if self._unpruned >= _PRUNE_EVERY:
             self._prune(t0)
-        block = ReleasedBlock(np.array([t0]), np.array([row]), np.zeros(1, bool))
+        block = ReleasedBlock(np.array(t0, ndmin=1), np.array(row, ndmin=2), np.zeros(1, bool))
         if self.options.output_queue > 0 or self.on_release is not None:
             return self._deliver(block)
         return block

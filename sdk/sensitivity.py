@@ -97,7 +97,10 @@ class Intervals:
             self._last[1] = float(end)
 
     def contains(self, t: float) -> bool:
-        return any(a <= t <= b for a, b in self._items)
+        for a, b in self._items:
+            if a <= t <= b:
+                return True
+        return False
 
     def mask(self, ts: list[float]) -> list[bool]:
         """``[contains(t) for t in ts]`` for increasing ``ts``, an interval at a time."""
