@@ -209,7 +209,6 @@ class CoverBank:
         self._pending_t.append(t)
         self._pending_rows += row
         self._last_t = t
-        self._live = True
         if len(self._pending_t) >= self._batch:
             self._flush()
 
@@ -225,7 +224,6 @@ class CoverBank:
         self._pending_t += t
         self._pending_x.append(x)
         self._last_t = t[-1]
-        self._live = True
         if len(self._pending_t) >= self._batch:
             self._flush()
 
@@ -243,12 +241,12 @@ class CoverBank:
 
     def _break_run(self) -> None:
         """The run of real samples ends: look at what is pending, then start afresh."""
-        if self._live:
+        if self._last_t > -np.inf:  # a run is held (it set the time of its newest sample)
             self._flush()
             self._reset_run()
 
     def _reset_run(self) -> None:
-        self._live = False  # nothing of a run is held: pending, run buffer and times as reset
+        # nothing of a run is held: run buffer and times as reset (``_last_t`` -inf says so)
         self._run_t, self._run_x = np.empty(0), np.empty((0, 3))
         self._run_start_t = np.inf
         self._judged_t = -np.inf  # end time of the newest window judged in this run

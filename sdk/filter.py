@@ -540,7 +540,7 @@ class PrivacyFilter:
             except Exception as exc:  # fail closed
                 self._fault(f"sensitivity source {type(src).__name__} failed: {exc!r}")
                 return True
-        return bool(self._fault_spans) and self._fault_spans.contains(t)
+        return self._fault_spans.contains(t)
 
     def _take(self, until: float) -> tuple[list[float], np.ndarray] | None:
         """Remove and return the pending samples stamped ``<= until`` (times, (n, 3) values):
