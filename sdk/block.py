@@ -9,6 +9,8 @@ samples still depend only on (model, seed, context): noninterference is untouche
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import GeneratorFault, ModelError
@@ -144,6 +146,6 @@ class BlockSampler:
         except Exception as exc:  # any interpreter failure is a generator fault
             raise GeneratorFault(f"generator block failed: {exc!r}") from exc
         # all finite <=> the float64 sum is finite (float32 values cannot overflow it)
-        if not np.isfinite(np.add.reduce(z, axis=None, dtype=np.float64) + np.add.reduce(packed, axis=None, dtype=np.float64)):
+        if not math.isfinite(np.add.reduce(z, axis=None, dtype=np.float64) + np.add.reduce(packed, axis=None, dtype=np.float64)):
             raise GeneratorFault("generator produced non-finite values")
         return z.astype(np.float64), packed

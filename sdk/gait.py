@@ -25,6 +25,8 @@ CLOCK_WIDTH = 2
 #: width of a stride clock: (sin psi, cos psi, sin psi/2, cos psi/2), the half phase telling
 #: the two steps of a stride apart (left/right alternation)
 STRIDE_CLOCK_WIDTH = 4
+#: rows of the phase clock solved in one closed-form piece (a^-t stays well within float range)
+_PIECE = 256
 
 
 def step_phase(xyz: np.ndarray, rate_hz: float = 50.0, band: tuple[float, float] = STEP_BAND_HZ) -> tuple[np.ndarray, np.ndarray]:
@@ -113,25 +115,35 @@ class PhaseClock:
         self._b = math.sqrt(1 - self._a * self._a) * cadence.jitter
         self._psi = float(psi0)
         self._y = 0.0
+        t = np.arange(1, _PIECE + 1)
+        self._pow, self._inv_pow = self._a**t, self._a ** -t.astype(np.float64)
 
     def rows(self, n: int) -> np.ndarray:
         """The next ``n`` clock rows ``(sin psi, cos psi)`` (and ``sin psi/2, cos psi/2`` for
-        a stride clock), (n, width) float32."""
-        psi, y, a, b, d = self._psi, self._y, self._a, self._b, self._dpsi
-        sin, cos, exp = math.sin, math.cos, math.exp
-        phases = []
-        for e in self._rng.standard_normal(n).tolist():  # the recurrence is sequential: plain floats
-            phases.append(psi)
-            y = a * y + b * e
-            psi += d * exp(y)
-        stride = self.width == STRIDE_CLOCK_WIDTH
-        self._psi, self._y = psi % ((4 if stride else 2) * math.pi), y
+        a stride clock), (n, width) float32.
+
+        The recurrence (log frequency ``y <- a y + b e``, phase ``psi <- psi + d exp(y)``) is
+        solved in closed form over pieces of at most ``_PIECE`` rows, so a call costs a few
+        numpy operations instead of a Python loop per row; drawing rows in one call or in
+        several gives the same values up to rounding."""
         out = np.empty((n, self.width), np.float32)
-        out[:, 0] = [sin(p) for p in phases]  # math.sin/cos as before, so the rows keep their bits
-        out[:, 1] = [cos(p) for p in phases]
-        if stride:
-            out[:, 2] = [sin(0.5 * p) for p in phases]
-            out[:, 3] = [cos(0.5 * p) for p in phases]
+        turn = (4 if self.width == STRIDE_CLOCK_WIDTH else 2) * math.pi
+        for i in range(0, n, _PIECE):
+            m = min(_PIECE, n - i)
+            e = self._rng.standard_normal(m)
+            # y_t = a^t (y_0 + b sum_{s<=t} a^-s e_s), t = 1..m; the phase before each update
+            y = self._pow[:m] * (self._y + self._b * np.cumsum(e * self._inv_pow[:m]))
+            steps = self._dpsi * np.exp(y)
+            psi = np.empty(m)
+            psi[0] = self._psi
+            np.cumsum(steps[:-1], out=psi[1:])
+            psi[1:] += self._psi
+            rot = np.exp(1j * psi)
+            out[i : i + m, 0], out[i : i + m, 1] = rot.imag, rot.real
+            if self.width == STRIDE_CLOCK_WIDTH:
+                half = np.exp(0.5j * psi)
+                out[i : i + m, 2], out[i : i + m, 3] = half.imag, half.real
+            self._psi, self._y = float((psi[-1] + steps[-1]) % turn), float(y[-1])
         return out
 
 

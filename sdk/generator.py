@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 GENERATOR_FORMAT = "sensegen-generator"
 DEFAULT_GENERATOR = "generator_default_int8.tflite"
+#: condition rows (one-hot and gait clock) a stream draws ahead at a time
+COND_AHEAD = 128
 
 
 def bundled_model_path(name: str = DEFAULT_GENERATOR) -> Path:
@@ -203,8 +205,10 @@ class SyntheticStream:
         self._last_z = np.zeros(3)
         tau = self.sampling.drift_tau_s
         self._drift_alpha = 0.0 if tau is None else 1.0 / (tau * generator.rate_hz)
-        self._cond_buf: list[np.ndarray] = []  # condition rows drawn ahead, next first
-        self._cond_rows_k = np.repeat(self._cover_cond[None], self._block.steps if self._block is not None else 1, axis=0)
+        # condition rows drawn ahead (the clock advanced for them), next at ``_cond_i``: the
+        # clock's recurrence runs in Python, so rows are made COND_AHEAD at a time
+        self._cond_ahead = np.empty((0, len(self._cover_cond)), np.float32)
+        self._cond_i = 0
 
     @property
     def state(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -256,7 +260,7 @@ class SyntheticStream:
             if g.clock_width == STRIDE_CLOCK_WIDTH:  # which step of the stride comes next: a seeded guess
                 psi0 += 2 * np.pi * int(rng.integers(2))
             self._clock = PhaseClock(self.cadence, g.rate_hz, rng, psi0 + 2 * np.pi * self.cadence.step_hz / g.rate_hz, width=g.clock_width)
-            self._cond_buf = []
+            self._cond_ahead, self._cond_i = self._cond_ahead[:0], 0
         ctx = ctx[-g.priming :]
         self._ahead, self._ahead_i = np.empty((0, 3)), 0
         self._unpack()
@@ -272,17 +276,24 @@ class SyntheticStream:
         self.level = ctx.mean(axis=0) if level is None else np.asarray(level, np.float64)
 
     def _cond_rows(self, k: int) -> np.ndarray:
-        """The condition rows (k, C) of the next ``k`` generated samples: the cover's one-hot,
-        then the clock (advances the clock)."""
-        rows = self._cond_rows_k.copy() if k == len(self._cond_rows_k) else np.repeat(self._cover_cond[None], k, axis=0)
-        if self.cadence is not None:
-            if self._clock is None:  # never primed: start at a seeded phase
-                rng = np.random.default_rng(self._seed + [1])
-                width = self.generator.clock_width
-                turns = 2 if width == STRIDE_CLOCK_WIDTH else 1  # a stride clock runs over two steps
-                self._clock = PhaseClock(self.cadence, self.generator.rate_hz, rng, float(rng.uniform(0, 2 * np.pi * turns)), width=width)
-            rows[:, len(self.cover) :] = self._clock.rows(k)
-        return rows
+        """The condition rows (k, C) float32 of the next ``k`` generated samples: the cover's
+        one-hot, then the clock. A view of rows drawn ahead, ``COND_AHEAD`` at a time (the
+        clock is a seeded recurrence of its own, so drawing ahead changes no value)."""
+        i = self._cond_i
+        if i + k > len(self._cond_ahead):
+            rest = self._cond_ahead[i:]
+            n = -(-COND_AHEAD // k) * k  # whole calls of k rows
+            rows = np.repeat(self._cover_cond[None], n, axis=0)
+            if self.cadence is not None:
+                if self._clock is None:  # never primed: start at a seeded phase
+                    rng = np.random.default_rng(self._seed + [1])
+                    width = self.generator.clock_width
+                    turns = 2 if width == STRIDE_CLOCK_WIDTH else 1  # a stride clock runs over two steps
+                    self._clock = PhaseClock(self.cadence, self.generator.rate_hz, rng, float(rng.uniform(0, 2 * np.pi * turns)), width=width)
+                rows[:, len(self.cover) :] = self._clock.rows(n)
+            self._cond_ahead, i = (np.concatenate([rest, rows]) if len(rest) else rows), 0
+        self._cond_i = i + k
+        return self._cond_ahead[i : i + k]
 
     def next(self) -> np.ndarray:
         """The next synthetic sample in g.
@@ -293,9 +304,7 @@ class SyntheticStream:
         if self._block is not None:
             return self._next_from_block()
         g = self.generator
-        if not self._cond_buf:  # clock rows in blocks: far fewer numpy calls per sample
-            self._cond_buf = list(self._cond_rows(128))[::-1]
-        cond = self._cond_buf.pop()
+        cond = self._cond_rows(1)[0]
         try:
             out, state = g.step(self._last_z, cond, self.state)
         except Exception as exc:  # any interpreter failure is a generator fault

@@ -37,6 +37,26 @@ def test_phase_clock_adds_the_half_phase_and_keeps_the_step_phase():
         PhaseClock(cad, 50.0, seed=0, width=3)
 
 
+def test_phase_clock_solves_its_recurrence_whatever_the_rows_per_call():
+    """The clock's closed form equals the recurrence it stands for (log frequency
+    y <- a y + b e, phase psi <- psi + d exp(y), the same normals), in one call or many, across
+    its pieces of 256 rows: a stream may draw its rows ahead without changing them."""
+    import math
+
+    cad = Cadence(1.8, 0.12)
+    clock = PhaseClock(cad, 50.0, seed=9, psi0=1.1)
+    a, b, d = math.exp(-1 / 50.0), math.sqrt(1 - math.exp(-2 / 50.0)) * 0.12, 2 * math.pi * 1.8 / 50.0
+    psi, y, want = 1.1, 0.0, []
+    for e in np.random.default_rng(9).standard_normal(700).tolist():
+        want.append(psi)
+        y = a * y + b * e
+        psi += d * math.exp(y)
+    want = np.stack([np.sin(want), np.cos(want)], axis=1)
+    np.testing.assert_allclose(clock.rows(700), want, atol=1e-5)
+    parts = PhaseClock(cad, 50.0, seed=9, psi0=1.1)
+    np.testing.assert_allclose(np.concatenate([parts.rows(k) for k in (1, 10, 300, 0, 389)]), want, atol=1e-5)
+
+
 def test_training_clock_rows_have_a_continuous_half_phase():
     psi = np.angle(np.exp(1j * 2 * np.pi * 1.8 * np.arange(500) / 50))  # wrapped, as step_phase gives it
     rows = clock_rows(psi, STRIDE_CLOCK_WIDTH)
