@@ -420,12 +420,13 @@ class Pipeline:
 
     def _cover_counter(self, status: FilterStatus) -> str:
         """How much of the owner's cover activity the bank holds, and what the segments so far
-        were drawn from: the owner's strides or stillness, or the generator (before the bank
-        holds enough)."""
+        were drawn from: the owner's strides or stillness, or the generator file (its LSTM, or
+        for a static cover its population stillness) before the bank holds enough."""
         rate = self._generator.rate_hz if self._generator is not None else 50.0
         own = status.stride_segments + status.posture_segments
         kept = "" if self.settings.bank_dir is not None else ", not kept after this run"
+        population = f" (population stillness {status.population_stillness_segments})" if status.population_stillness_segments else ""
         return (
             f"{status.bank_samples / rate:.0f} s of your {status.cover.replace('_', ' ').lower()}{kept}; segments drawn from it "
-            f"{own}, from the generator {status.segments - own}"
+            f"{own}, from the generator {status.segments - own}{population}"
         )

@@ -152,8 +152,8 @@ def cmd_calibrate(args) -> int:
     from .export import calibrate_file
     from .hapt import load_hapt
 
-    sampling = calibrate_file(args.model, load_hapt(args.data), args.out, activities=args.activities)
-    print(json.dumps({"path": args.out or args.model, **sampling}, indent=2))
+    info = calibrate_file(args.model, load_hapt(args.data), args.out, activities=args.activities, parts=tuple(args.parts))
+    print(json.dumps({"path": args.out or args.model, **info}, indent=2))
     return 0
 
 
@@ -275,6 +275,7 @@ def cmd_filter(args) -> int:
         "faults": list(status.faults), "gaps": status.gaps, "model": generator.info, "delay_s": args.delay,
         "decoys": status.decoys, "decoy_segments": status.decoy_segments,
         "bank_samples": status.bank_samples, "stride_segments": status.stride_segments, "posture_segments": status.posture_segments,
+        "population_stillness_segments": status.population_stillness_segments,
     }
     if args.bank is not None:
         summary["bank_file"] = str(args.bank)
@@ -356,11 +357,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--block", type=int, default=None, help="samples per call (default 10)")
     e.set_defaults(func=cmd_add_block)
 
-    e = sub.add_parser("calibrate", help="recalibrate a generator file's sampling sigma scales on its training and validation users")
+    e = sub.add_parser("calibrate", help="recalibrate a generator file on its training and validation users: sampling sigma scales, population stillness")
     e.add_argument("model", help="generator .tflite written by 'sensegen export'")
     e.add_argument("--data", default=None, help=_DATA_HELP)
     e.add_argument("--out", default=None, help="where to write (default: replace the file)")
     e.add_argument("--activities", nargs="+", default=None, help="only these activities (default: all six)")
+    e.add_argument("--parts", nargs="+", default=["sigma", "stillness"], choices=["sigma", "stillness"],
+                   help="what to calibrate: the sampling sigma scales, the static postures' population stillness (default: both)")
     e.set_defaults(func=cmd_calibrate)
 
     d = sub.add_parser("train-detector", help="train and export the activity detector (user-disjoint split)")

@@ -343,35 +343,72 @@ def export_generator(
     return results
 
 
-def calibrate_file(model_path: str | Path, data, out_path: str | Path | None = None, activities=None) -> dict:
-    """Calibrate a generator file's per-activity sampling sigma scales (``converter.calibrate``)
-    on the training and validation users of its own split, read from ``data`` (a
-    ``HaptDataset``), and write them into its metadata; returns the ``sampling`` entry.
-    ``activities``: only these (the others keep their values and provenance). Test users are
-    never read. Everything else in the file is kept byte for byte."""
+CALIBRATIONS = ("sigma", "stillness")
+
+
+def calibrate_file(model_path: str | Path, data, out_path: str | Path | None = None, activities=None, parts=CALIBRATIONS) -> dict:
+    """Calibrate a generator file on the training and validation users of its own split, read
+    from ``data`` (a ``HaptDataset``), and write the result into the file; returns its
+    ``sampling`` entry (and ``stillness``, when fitted). Test users are never read.
+
+    ``parts``: ``"sigma"``, the per-activity sampling sigma scales (``converter.calibrate``);
+    ``"stillness"``, the population stillness of the static postures (``converter.stillness``,
+    a member of the file). ``activities``: only these (the others keep their values and
+    provenance). Everything else in the file is kept byte for byte."""
     from sdk.generator import GENERATOR_FORMAT, Generator
     from sdk.model_file import read_model
+    from sdk.postures import STATIC, STILLNESS_MEMBER
 
     from .calibrate import calibrate_sigma_scales
+    from .stillness import CLUSTERS, npz_bytes, stillness_member
 
+    unknown = set(parts) - set(CALIBRATIONS)
+    if unknown or not parts:
+        raise ValueError(f"calibration parts must be among {CALIBRATIONS}, got {tuple(parts)}")
     model = read_model(model_path, expect_format=GENERATOR_FORMAT)
-    meta = dict(model.metadata)
+    meta, members = dict(model.metadata), dict(model.members)
     split = meta["training"]["split_users"]
     users = sorted(set(split["train"]) | set(split["val"]))
     names = ACTIVITIES[1:] if activities is None else tuple(a.strip().upper() for a in activities)
-    table = calibrate_sigma_scales(Generator(model_path), data.for_users(users), activities=names)
-    old = meta.get("sampling", {}) if activities is not None else {}
-    kept = {k for k in old.get("sigma_scale", {}) if k not in table}
-    meta["sampling"] = {
-        "sigma_scale": {k: old["sigma_scale"][k] for k in kept} | {k: v["sigma_scale"] for k, v in table.items()},
-        "spread_ratio_after": {k: old.get("spread_ratio_after", {}).get(k) for k in kept} | {k: v["spread_ratio"] for k, v in table.items()},
-        "calibrated_on_users": {k: _provenance(old.get("calibrated_on_users"), k) for k in kept} | {k: users for k in table},
-        "method": "per activity, the sigma scale, then per axis, whose generated spread best matches real data: within-window "
-        "(2.56 s) std for static postures, std over 5 s for walking and stairs (converter/calibrate.py)",
-    }
+    calibration = data.for_users(users)
+    out_info = {}
+    if "sigma" in parts:
+        table = calibrate_sigma_scales(Generator(model_path), calibration, activities=names)
+        old = meta.get("sampling", {}) if activities is not None else {}
+        kept = {k for k in old.get("sigma_scale", {}) if k not in table}
+        meta["sampling"] = {
+            "sigma_scale": {k: old["sigma_scale"][k] for k in kept} | {k: v["sigma_scale"] for k, v in table.items()},
+            "spread_ratio_after": {k: old.get("spread_ratio_after", {}).get(k) for k in kept} | {k: v["spread_ratio"] for k, v in table.items()},
+            "calibrated_on_users": {k: _provenance(old.get("calibrated_on_users"), k) for k in kept} | {k: users for k in table},
+            "method": "per activity, the sigma scale, then per axis, whose generated spread best matches real data: within-window "
+            "(2.56 s) std for static postures, std over 5 s for walking and stairs (converter/calibrate.py)",
+        }
+        out_info["sampling"] = meta["sampling"]
+    static = [a for a in names if a in STATIC]
+    if "stillness" in parts and static:
+        old_member = members.get(STILLNESS_MEMBER)
+        old_held = [a for a in (meta.get("stillness") or {}).get("activities", []) if a not in static]
+        member, held = stillness_member(calibration, activities=static)
+        if old_member is not None and old_held:  # keep the other postures' models
+            with np.load(io.BytesIO(old_member), allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files if k.split("/")[0] in old_held}
+            with np.load(io.BytesIO(member), allow_pickle=False) as z:
+                arrays |= {k: z[k] for k in z.files}
+            member, held = npz_bytes(arrays), old_held + held
+        if held:
+            members[STILLNESS_MEMBER] = member
+            meta["stillness"] = {
+                "activities": sorted(held),
+                "chunk_samples": 128,
+                "clusters": CLUSTERS,
+                "calibrated_on_users": users,
+                "method": "per static posture, the 2.56 s chunks (detrended, restless ones out) of the calibration users clustered by "
+                "spectral shape and loudness; each cluster's cross-spectral density (converter/stillness.py)",
+            }
+            out_info["stillness"] = meta["stillness"]
     out = Path(out_path) if out_path is not None else Path(model_path)
-    out.write_bytes(pack_model(model.flatbuffer, meta, model.members))
-    return meta["sampling"]
+    out.write_bytes(pack_model(model.flatbuffer, meta, members))
+    return out_info
 
 
 def _provenance(users, activity: str):

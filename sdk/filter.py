@@ -26,7 +26,7 @@ from .generator import Generator, SyntheticStream
 from .mdn import SamplingOptions
 from .samples import as_sample_block
 from .sensitivity import Intervals, SensitivitySource, batch_query, check_source
-from .postures import PostureStream
+from .postures import PopulationStillness, PostureOptions, PostureStream
 from .strides import StrideStream
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,10 @@ class FilterOptions:
             generate replaced segments from it; ``None`` turns it off (population cover).
         decoys: decoy segments of the cover activity (``sdk.decoys``); they need an activity
             detector (``decoys.detector`` or a ``DetectorSource`` among the sources).
+        population_stillness: a static cover (sitting, standing, laying) whose segment cannot
+            be drawn from the owner's stillness (cover bank off, or holding too little) is drawn
+            from the generator file's population stillness (``sdk.postures``), when it has one;
+            ``False``: from the generator's LSTM.
     """
 
     model: str | Path | None = None
@@ -86,6 +90,7 @@ class FilterOptions:
     output_queue: int = 0
     cover_bank: CoverBankOptions | None = field(default_factory=CoverBankOptions)
     decoys: DecoyOptions = field(default_factory=DecoyOptions)
+    population_stillness: bool = True
 
     def __post_init__(self) -> None:
         if not (self.delay_s >= 0 and self.crossfade_s >= 0 and self.release_every_s >= 0):
@@ -145,6 +150,7 @@ class FilterStatus:
     bank_samples: int = 0  # samples of the owner's cover activity in the cover bank
     stride_segments: int = 0  # segments drawn from the owner's strides (sdk.strides), not the generator
     posture_segments: int = 0  # segments drawn from the owner's stillness (sdk.postures), not the generator
+    population_stillness_segments: int = 0  # static-cover segments drawn from the generator file's population stillness
     decoys: str = "off"
     decoy_segments: int = 0
     gaps: int = 0
@@ -232,7 +238,7 @@ class PrivacyFilter:
         self._broken = False
         self._fallback = self.generator.population_level.copy()
         self._crossfade_left = 0
-        self._segments = self._stride_segments = self._posture_segments = 0
+        self._segments = self._stride_segments = self._posture_segments = self._population_stillness_segments = 0
         self._faults: list[str] = []
         self._n_in = self._n_out = self._n_replaced = 0
         self._unpruned = 0
@@ -385,6 +391,7 @@ class PrivacyFilter:
                 bank_samples=self.bank.samples if self.bank is not None else 0,
                 stride_segments=self._stride_segments,
                 posture_segments=self._posture_segments,
+                population_stillness_segments=self._population_stillness_segments,
                 decoys=self._decoy_state(),
                 decoy_segments=self._decoys.decoys_started if self._decoys is not None else 0,
                 gaps=self._gaps,
@@ -777,6 +784,10 @@ class PrivacyFilter:
                 stream = PostureStream(postures, seed)
                 stream.prime(context)  # at the live level: a posture's level is read to the mg
                 self._posture_segments += 1
+            elif (population := self._population_stillness()) is not None:  # a static cover, the bank too short
+                stream = PostureStream(population, seed)
+                stream.prime(context)
+                self._population_stillness_segments += 1
             else:
                 stream = SyntheticStream(
                     self.generator, self.cover, seed=seed, sampling=self.options.sampling, cadence=bank.cadence() if bank is not None else None
@@ -787,6 +798,14 @@ class PrivacyFilter:
         except Exception as exc:  # fail closed: hold the fallback for this segment
             self._fault(f"generator failed while priming segment {self._segments}: {exc!r}")
             self._stream, self._broken = None, True
+
+    def _population_stillness(self) -> PopulationStillness | None:
+        """The generator file's population stillness of the cover, with the bank's posture
+        options (level, overlap, join), if the cover is static and the option is on."""
+        if not self.options.population_stillness:
+            return None
+        opts = self.options.cover_bank.postures if self.options.cover_bank is not None else None
+        return self.generator.population_stillness(self.cover, opts or PostureOptions())
 
     def _synthetic(self, m: int) -> np.ndarray:
         """The next ``m`` replaced values (m, 3). If the generator fails, the rest of the

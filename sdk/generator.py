@@ -17,6 +17,7 @@ from .block import BLOCK_MEMBER, BlockModel, BlockSampler
 from .errors import GeneratorFault, ModelError
 from .gait import CLOCK_WIDTH, DYNAMIC, STRIDE_CLOCK_WIDTH, Cadence, PhaseClock, clock_rows, phase_at_end, step_phase
 from .mdn import COVARIANCES, MixtureSampler, SamplingOptions
+from .postures import STILLNESS_MEMBER, PopulationStillness, PostureOptions
 from .runtime import RuntimeInfo, load_model
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,20 @@ class Generator:
             if member is None:
                 raise ModelError(f"{self.path}: metadata lists a block variant but the file holds no {BLOCK_MEMBER}")
             self.block = BlockModel(member, block, self.units, len(self.activities) + self.clock_width, self.path, runtime, num_threads)
+        self._stillness: dict[str, PopulationStillness] = {}
+        listed = self.metadata.get("stillness")
+        if listed is not None:
+            data = loaded.file.members.get(STILLNESS_MEMBER)
+            if data is None:
+                raise ModelError(f"{self.path}: metadata lists population stillness but the file holds no {STILLNESS_MEMBER}")
+            for activity in listed.get("activities", []):
+                try:
+                    model = PopulationStillness.from_member(data, activity, self.rate_hz)
+                except ModelError as exc:
+                    raise ModelError(f"{self.path}: {exc}") from None
+                if model is None:
+                    raise ModelError(f"{self.path}: {STILLNESS_MEMBER} holds no population stillness of {activity}")
+                self._stillness[activity.strip().upper()] = model
 
     def _read_metadata(self, meta: dict) -> None:
         self.metadata = meta
@@ -136,6 +151,14 @@ class Generator:
             it.get_tensor(self._out["coupling"]).reshape(m, 3) if "coupling" in self._out else None,
         )
         return out, [(it.get_tensor(ho), it.get_tensor(co)) for ho, co in self._state_out]
+
+    def population_stillness(self, activity: str, options: PostureOptions | None = None) -> PopulationStillness | None:
+        """The population stillness of a static ``activity`` packed in the file (``sdk.postures``),
+        with ``options`` for the stream that draws it; ``None`` if the file has none for it."""
+        model = self._stillness.get(activity.strip().upper())
+        if model is None:
+            return None
+        return model if options is None or options == model.options else model.with_options(options)
 
     def sigma_scale(self, activity: str) -> float | tuple[float, float, float]:
         """The sampling sigma scale calibrated for ``activity``: one factor, or one per axis

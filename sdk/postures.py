@@ -24,19 +24,28 @@ this module draws new stillness from it:
 
 Output depends only on the bank, the context and the seed (all released before a segment):
 noninterference holds. A bank with too little stillness yields no model (``fit`` returns
-``None``) and the filter falls back to the generator. Numpy only.
+``None``). The filter then draws from the generator file's **population stillness**
+(:class:`PopulationStillness`: a spectral model of the stillness of the people the file was
+calibrated on, packed in the file, so a first segment is not the LSTM's stillness, 2-2.5x too
+loud and too rough), else from the generator. Numpy only.
 """
 from __future__ import annotations
 
+import io
 import math
+import zipfile
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from .drawn import DrawnStream
+from .errors import ModelError
+
 #: the covers this module draws: postures held still
 STATIC = ("SITTING", "STANDING", "LAYING")
+#: name of the population stillness member of a generator file (``sensegen calibrate``)
+STILLNESS_MEMBER = "stillness.npz"
 
 
 @dataclass(frozen=True)
@@ -140,16 +149,86 @@ class PostureModel:
             return None
         return cls(chunks, rate_hz, opts)
 
+    def new_chunk(self, rng: np.random.Generator) -> np.ndarray:
+        """A new chunk (n, 3), zero mean: a surrogate of one of the owner's chunks."""
+        return surrogate(self.chunks[int(rng.integers(len(self.chunks)))], rng)
+
+
+class PopulationStillness:
+    """Stillness of the people a generator file was calibrated on, for a static cover before
+    the owner's cover bank holds enough of theirs: a mixture of stationary Gaussian processes,
+    one per cluster of those people's 2.56 s chunks of the posture (quiet ones, restless ones),
+    each given by its cross-spectral density. A new chunk picks a cluster by its share and
+    draws every frequency's three axes from a complex normal with that density, so axes keep
+    the population's spectra and their correlation; nobody's recording is in the file.
+
+    Args:
+        weights: (K,) share of each cluster.
+        factors: (K, F, 3, 3) complex, per frequency of an ``rfft`` of the chunk length, a
+            factor ``A`` of the cluster's cross-spectral density ``A A^H``.
+        rate_hz: the stream's rate.
+        options: the posture options (overlap, join, level) the stream uses.
+    """
+
+    def __init__(self, weights: np.ndarray, factors: np.ndarray, rate_hz: float, options: PostureOptions | None = None):
+        w = np.asarray(weights, np.float64)
+        f = np.asarray(factors, np.complex128)
+        if w.ndim != 1 or f.shape[:1] != w.shape or f.ndim != 4 or f.shape[2:] != (3, 3) or f.shape[1] < 3:
+            raise ModelError(f"population stillness needs weights (K,) and factors (K, F >= 3, 3, 3), got {w.shape} and {f.shape}")
+        if not (np.isfinite(w).all() and np.isfinite(f).all() and (w >= 0).all() and w.sum() > 0):
+            raise ModelError("population stillness holds non-finite or negative values")
+        self.cumulative = np.cumsum(w / w.sum())
+        self.factors = f
+        self.chunk = 2 * (f.shape[1] - 1)
+        self.rate_hz = float(rate_hz)
+        self.options = options or PostureOptions()
+
+    @classmethod
+    def from_member(cls, data: bytes, activity: str, rate_hz: float, options: PostureOptions | None = None) -> "PopulationStillness | None":
+        """The model of ``activity`` in a generator file's ``STILLNESS_MEMBER``, ``None`` if it
+        holds none for it.
+
+        Raises:
+            ModelError: the member is not a readable set of arrays of the right shapes.
+        """
+        name = activity.strip().upper()
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                if f"{name}/weights" not in z.files:
+                    return None
+                weights = z[f"{name}/weights"]
+                factors = z[f"{name}/factors_re"] + 1j * z[f"{name}/factors_im"].astype(np.float64)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise ModelError(f"population stillness member is unreadable: {exc}") from None
+        return cls(weights, factors, rate_hz, options)
+
+    def with_options(self, options: PostureOptions) -> "PopulationStillness":
+        """The same model drawn with other posture options (overlap, join, level)."""
+        out = object.__new__(PopulationStillness)
+        out.__dict__.update(self.__dict__, options=options)
+        return out
+
+    def new_chunk(self, rng: np.random.Generator) -> np.ndarray:
+        """A new chunk (``chunk``, 3) of stillness, zero mean."""
+        k = min(int(np.searchsorted(self.cumulative, rng.random(), side="right")), len(self.cumulative) - 1)
+        a = self.factors[k]
+        z = rng.standard_normal((a.shape[0], 3)) + 1j * rng.standard_normal((a.shape[0], 3))
+        spec = np.einsum("fab,fb->fa", a, z) * math.sqrt(0.5)
+        spec[0] = 0.0
+        spec[-1] = spec[-1].real * math.sqrt(2.0)  # the Nyquist bin of a real signal is real, with the same power
+        return np.fft.irfft(spec, n=self.chunk, axis=0)
+
 
 class PostureStream(DrawnStream):
-    """Synthetic stillness drawn from a :class:`PostureModel`, continuing a real context.
+    """Synthetic stillness drawn from a :class:`PostureModel` (the owner's) or a
+    :class:`PopulationStillness`, continuing a real context.
 
     The same interface as ``sdk.generator.SyntheticStream``: ``prime(context, level=…)``,
     then ``take(n)`` / ``next()`` give samples in g. Values depend only on the model, the
     context, the level and the seed.
     """
 
-    def __init__(self, model: PostureModel, seed):
+    def __init__(self, model: PostureModel | PopulationStillness, seed):
         super().__init__()
         self.model = model
         self._rng = np.random.default_rng(seed)
@@ -169,7 +248,7 @@ class PostureStream(DrawnStream):
 
     def _draw(self) -> None:
         m, o = self.model, self._overlap
-        c = surrogate(m.chunks[int(self._rng.integers(len(m.chunks)))], self._rng)
+        c = m.new_chunk(self._rng)
         if self._tail is None:  # the first chunk: blend its start onto the context
             join = min(len(c) - o - 1, int(round(m.options.join_s * m.rate_hz)))
             if join > 0:

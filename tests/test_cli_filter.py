@@ -172,7 +172,8 @@ def test_filter_cli_is_filter_recording_and_reports_gaps(tmp_path, hapt_file, ca
 
 def test_filter_cli_static_cover_is_drawn_from_the_owners_stillness(tmp_path, hapt_root, capsys):
     """--cover SITTING with a private span inside the second sitting bout of a recording: the
-    first bout fills the bank and the span is drawn from the owner's stillness."""
+    first bout fills the bank and the span is drawn from the owner's stillness; a span inside the
+    first bout is drawn from the generator file's population stillness."""
     import json
 
     from converter.cli import main
@@ -182,7 +183,12 @@ def test_filter_cli_static_cover_is_drawn_from_the_owners_stillness(tmp_path, ha
                  "--decoy-rate", "0"]) == 0
     got = json.loads(capsys.readouterr().out)
     assert got["segments"] == 1 and got["posture_segments"] == 1 and got["stride_segments"] == 0
-    assert got["bank_samples"] > 500
+    assert got["bank_samples"] > 500 and got["population_stillness_segments"] == 0
+    # a span inside the first bout, before the bank holds 10 s of sitting: population stillness
+    assert main(["filter", str(src), "--out", str(tmp_path / "o.csv"), "--cover", "SITTING", "--private-span", "30:38",
+                 "--decoy-rate", "0"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["segments"] == got["population_stillness_segments"] == 1 and got["posture_segments"] == 0
 
 
 def test_filter_cli_bank_file_carries_the_owners_walking_to_the_next_recording(tmp_path, capsys):

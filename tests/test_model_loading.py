@@ -60,3 +60,40 @@ def test_bundled_models_load_with_the_current_format_version():
     for cls, name in MODELS:
         m = cls(bundled_model_path(name))
         assert m.metadata["format_version"] == FORMAT_VERSION
+
+
+def _with_members(tmp_path, edit):
+    from sdk.postures import STILLNESS_MEMBER
+
+    m = read_model(bundled_model_path())
+    meta = {k: v for k, v in m.metadata.items() if k not in ("sha256", "flatbuffer_size", "members")}
+    members = dict(m.members)
+    edit(members, STILLNESS_MEMBER)
+    path = tmp_path / "edited.tflite"
+    path.write_bytes(pack_model(m.flatbuffer, meta, members))
+    return path
+
+
+def test_generator_listing_population_stillness_it_does_not_hold_is_refused(tmp_path):
+    path = _with_members(tmp_path, lambda members, name: members.pop(name))
+    with pytest.raises(ModelError, match="lists population stillness but the file holds no stillness.npz"):
+        Generator(path)
+
+
+def test_generator_with_malformed_population_stillness_is_refused(tmp_path):
+    import io
+
+    import numpy as np
+
+    def shapes_of_another_model(members, name):
+        buf = io.BytesIO()
+        arrays = {f"{a}/{k}": np.ones((2, 5, 3)) for a in ("SITTING", "STANDING", "LAYING") for k in ("weights", "factors_re", "factors_im")}
+        np.savez(buf, **arrays)
+        members[name] = buf.getvalue()
+
+    with pytest.raises(ModelError, match="population stillness needs weights"):
+        Generator(_with_members(tmp_path, shapes_of_another_model))
+    with pytest.raises(ModelError, match="population stillness member is unreadable"):
+        Generator(_with_members(tmp_path, lambda members, name: members.update({name: b"PK not an npz"})))
+    with pytest.raises(ModelError, match="population stillness member is unreadable"):
+        Generator(_with_members(tmp_path, lambda members, name: members.update({name: b"PK\x03\x04 a broken zip"})))

@@ -191,6 +191,20 @@ def test_cli_train_and_export_tiny(tmp_path, hapt_root):
     assert sit["sigma_scale"]["WALKING"] == 0.5 and sit["calibrated_on_users"]["WALKING"] == [1]
     assert sit["sigma_scale"]["SITTING"] == sampling["sigma_scale"]["SITTING"] and sit["calibrated_on_users"]["SITTING"] != [1]
     assert {k: v for k, v in after.metadata.items() if k != "sampling"} == {k: v for k, v in before.metadata.items() if k != "sampling"}
+    # population stillness: fitted at export on the same users, packed as a member, refitted alike
+    from sdk.postures import STILLNESS_MEMBER
+
+    still = before.metadata["stillness"]
+    assert still["calibrated_on_users"] == sorted(split["train"] + split["val"]) and set(still["activities"]) <= {"SITTING", "STANDING", "LAYING"}
+    assert STILLNESS_MEMBER in before.members and g.population_stillness(still["activities"][0]) is not None
+    # one part only: the sigma scales leave the stillness member as it was, and the reverse
+    (tmp_path / "nostill.tflite").write_bytes(pack_model(before.flatbuffer, {k: v for k, v in before.metadata.items() if k != "stillness"},
+                                                         {k: v for k, v in before.members.items() if k != STILLNESS_MEMBER}))
+    assert main(["calibrate", str(tmp_path / "nostill.tflite"), "--data", str(data.parent), "--parts", "sigma"]) == 0
+    assert "stillness" not in read_model(tmp_path / "nostill.tflite").metadata
+    assert main(["calibrate", str(tmp_path / "nostill.tflite"), "--data", str(data.parent), "--parts", "stillness", "--activities", "sitting"]) == 0
+    one = read_model(tmp_path / "nostill.tflite")
+    assert one.metadata["stillness"]["activities"] == ["SITTING"] and one.metadata["sampling"] == sampling
 
 
 def test_reference_windows_come_from_the_same_recording_and_activity_without_overlap(hapt_root):
