@@ -1,8 +1,9 @@
 """Personal cover: realism of replaced walking judged against the same person's real walking
 (converter.evaluation.tells), for generator files with the cover bank on (the product: the
 owner's strides, sdk.strides, or for a static cover the owner's stillness, sdk.postures,
-once the bank holds enough of them), the bank priming the
-generator only, and off (population priming), next to the judges' floor. Held-out users only.
+once the bank holds enough of them, before that for a static cover the file's population
+stillness), the bank priming the generator only, and off (population priming; for a static
+cover population stillness, and the generator), next to the judges' floor. Held-out users only.
 
     python -m benchmarks.personal_cover [--data DIR] [--users 3 4 15 20] [--json OUT]
         [--cover WALKING] [--warm] [--carry-bank] [--placement-change DEG] [--no-lstm] [--ablation]
@@ -79,10 +80,15 @@ def main(argv=None) -> None:
     for spec in args.models:
         name, path = spec.split("=", 1)
         g = Generator(None if path == "bundled" else path)
-        own = "strides" if args.cover.upper() in DYNAMIC else "stillness"
+        static = args.cover.upper() not in DYNAMIC
+        own = "stillness" if static else "strides"
         methods.append(SenseGenMethod(g, name=f"{name} + bank {own}"))
-        methods.append(SenseGenMethod(g, name=f"{name} + bank, generator only", cover_bank=CoverBankOptions(strides=None, postures=None)))
-        methods.append(SenseGenMethod(g, name=f"{name}, population", cover_bank=None))
+        methods.append(SenseGenMethod(g, name=f"{name} + bank, generator only", cover_bank=CoverBankOptions(strides=None, postures=None), population_stillness=False))
+        if static:  # the file's population stillness, with and without the bank's own stillness first
+            methods.append(SenseGenMethod(g, name=f"{name} + bank, population stillness only", cover_bank=CoverBankOptions(postures=None)))
+        methods.append(SenseGenMethod(g, name=f"{name}, population" + (" stillness" if static else ""), cover_bank=None))
+        if static:
+            methods.append(SenseGenMethod(g, name=f"{name}, population, generator", cover_bank=None, population_stillness=False))
         if args.placement_change:
             methods.insert(len(methods) - 2, SenseGenMethod(g, name=f"{name} + bank {own}, runs as stored", cover_bank=CoverBankOptions(align_placement=False)))
         if args.ablation:
