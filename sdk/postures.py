@@ -31,6 +31,7 @@ loud and too rough), else from the generator. Numpy only.
 """
 from __future__ import annotations
 
+import copy
 import io
 import math
 import zipfile
@@ -204,8 +205,8 @@ class PopulationStillness:
 
     def with_options(self, options: PostureOptions) -> "PopulationStillness":
         """The same model drawn with other posture options (overlap, join, level)."""
-        out = object.__new__(PopulationStillness)
-        out.__dict__.update(self.__dict__, options=options)
+        out = copy.copy(self)  # the arrays are shared, never written
+        out.options = options
         return out
 
     def new_chunk(self, rng: np.random.Generator) -> np.ndarray:
