@@ -151,6 +151,7 @@ class CoverBank:
         self._cadence_stale = True
         self._strides: StrideModel | None = None
         self._strides_stale = True
+        self._stride_cuts: dict = {}  # the strides cut from each run, reused while the run is unchanged (StrideModel.fit)
         self._postures: PostureModel | None = None
         self._postures_stale = True
 
@@ -385,9 +386,9 @@ class CoverBank:
             return None
         runs = self._placed_runs(context) if context is not None and self.options.align_placement else None
         if runs is not None:  # some runs turned to the live placement: a model for this segment only
-            return StrideModel.fit(runs, self.rate_hz, opts)
+            return StrideModel.fit(runs, self.rate_hz, opts, cache=self._stride_cuts)
         if self._strides_stale:
-            self._strides = StrideModel.fit(self._runs, self.rate_hz, opts)
+            self._strides = StrideModel.fit(self._runs, self.rate_hz, opts, cache=self._stride_cuts)
             self._strides_stale = False
         return self._strides
 

@@ -142,27 +142,34 @@ class StrideModel:
         return len(self.durations)
 
     @classmethod
-    def fit(cls, runs: Sequence[np.ndarray], rate_hz: float, options: StrideOptions | None = None) -> "StrideModel | None":
+    def fit(cls, runs: Sequence[np.ndarray], rate_hz: float, options: StrideOptions | None = None, cache: dict | None = None) -> "StrideModel | None":
         """Cut ``runs`` (each (n, 3) in g, contiguous real walking) into strides; ``None``
-        when fewer than ``options.min_strides`` are found."""
+        when fewer than ``options.min_strides`` are found.
+
+        ``cache``: a dict kept by the caller between fits (the cover bank's): the strides cut
+        from each run are kept there and reused while the same run object comes back (a bank
+        that grew re-cuts only its newest run), entries of runs no longer given are dropped.
+        The model is the same with or without it."""
         opts = options or StrideOptions()
         L = opts.grid
         shapes, lengths, run_of, step_of = [], [], [], []
+        kept = {}
         for r_i, run in enumerate(runs):
-            run = np.asarray(run, np.float64)
-            if len(run) < 2.5 * rate_hz:  # a detector window (2.56 s) holds about two strides
-                continue
-            level = run.mean(axis=0)
-            starts, ends = step_starts(run, rate_hz)
-            # a stride: two consecutive plausible steps (the second starting where the first ends)
-            for k in range(len(starts) - 1):
-                if ends[k] != starts[k + 1]:
-                    continue
-                a, b = int(starts[k]), int(ends[k + 1])
-                shapes.append(resample_segment(run[a : b + 1] - level, L))
-                lengths.append(b - a)
+            key = (id(run), len(run), L, float(rate_hz))
+            hit = cache.get(key) if cache is not None else None
+            if hit is not None and hit[0] is run:  # the same object (held by the cache, so its id is not reused)
+                cut = hit[1]
+            else:
+                cut = _cut_strides(np.asarray(run, np.float64), rate_hz, L)
+            kept[key] = (run, cut)
+            for k, (shape, length) in cut.items():
+                shapes.append(shape)
+                lengths.append(length)
                 run_of.append(r_i)
                 step_of.append(k)
+        if cache is not None:
+            cache.clear()
+            cache.update(kept)
         if len(shapes) < opts.min_strides:
             return None
         shapes_a = np.stack(shapes)
@@ -191,6 +198,23 @@ class StrideModel:
                 kept, durations = kept[typical], durations[typical]
                 mean, dev = _split(kept, opts.steady)
         return cls(mean, dev, durations, rate_hz, opts)
+
+
+def _cut_strides(run: np.ndarray, rate_hz: float, grid: int) -> dict[int, tuple[np.ndarray, int]]:
+    """The strides of one run: ``{k: (shape (grid + 1, 3), length in samples)}`` for each
+    pair of consecutive plausible steps ``k, k + 1`` (the second starting where the first
+    ends), level removed, time-normalised; none for a run shorter than a detector window."""
+    out: dict[int, tuple[np.ndarray, int]] = {}
+    if len(run) < 2.5 * rate_hz:  # a detector window (2.56 s) holds about two strides
+        return out
+    level = run.mean(axis=0)
+    starts, ends = step_starts(run, rate_hz)
+    for k in range(len(starts) - 1):
+        if ends[k] != starts[k + 1]:
+            continue
+        a, b = int(starts[k]), int(ends[k + 1])
+        out[k] = (resample_segment(run[a : b + 1] - level, grid), b - a)
+    return out
 
 
 def _split(strides: np.ndarray, steady: bool) -> tuple[np.ndarray, np.ndarray]:
