@@ -222,23 +222,6 @@ def test_released_stream_with_posture_texture_is_independent_of_sensitive_sample
     assert f.bank.samples == g.bank.samples
 
 
-def test_failing_posture_stream_fails_closed(generator, recording, monkeypatch):
-    t, xyz = recording
-
-    def broken(self):
-        raise RuntimeError("posture draw failed")
-
-    monkeypatch.setattr(PostureStream, "_draw", broken)
-    f, out, rep = run_filter(generator, t, xyz, [SPAN])
-    inside = (t >= SPAN[0]) & (t <= SPAN[1])
-    assert rep[inside].all()
-    # the segment holds the last value released before it (still sitting repeats the
-    # sensor's quantised values, so a real row may equal it by chance: not a leak)
-    before = np.flatnonzero(inside)[0] - 1
-    np.testing.assert_array_equal(out[inside], np.broadcast_to(out[before], out[inside].shape))
-    assert any("posture draw failed" in m for m in f.status.faults)
-
-
 # --- population stillness: the static covers before the bank holds the owner's --------------
 
 EARLY = (30.0, 38.0)  # inside the first sitting bout: the bank holds less than 10 s of sitting
@@ -330,16 +313,22 @@ def test_released_stream_with_population_stillness_is_independent_of_sensitive_s
     np.testing.assert_array_equal(a, b)
 
 
-def test_failing_population_stillness_fails_closed(generator, recording, monkeypatch):
+@pytest.mark.parametrize("source, span", [("owner", SPAN), ("population", EARLY)])
+def test_failing_stillness_draw_fails_closed(generator, recording, monkeypatch, source, span):
+    """The owner's stillness (second bout) or the population's (first bout) failing mid-draw:
+    the segment holds the last value released before it."""
     t, xyz = recording
 
     def broken(self, rng):
-        raise RuntimeError("population draw failed")
+        raise RuntimeError(f"{source} draw failed")
 
-    monkeypatch.setattr(PopulationStillness, "new_chunk", broken)
-    f, out, rep = run_filter(generator, t, xyz, [EARLY])
-    inside = (t >= EARLY[0]) & (t <= EARLY[1])
+    monkeypatch.setattr(PostureModel if source == "owner" else PopulationStillness, "new_chunk", broken)
+    f, out, rep = run_filter(generator, t, xyz, [span])
+    assert (f.status.posture_segments, f.status.population_stillness_segments) == ((1, 0) if source == "owner" else (0, 1))
+    inside = (t >= span[0]) & (t <= span[1])
     assert rep[inside].all()
+    # the segment holds the last value released before it (still sitting repeats the
+    # sensor's quantised values, so a real row may equal it by chance: not a leak)
     before = np.flatnonzero(inside)[0] - 1
     np.testing.assert_array_equal(out[inside], np.broadcast_to(out[before], out[inside].shape))
-    assert any("population draw failed" in m for m in f.status.faults)
+    assert any(f"{source} draw failed" in m for m in f.status.faults)

@@ -99,7 +99,11 @@ def test_carried_bank_starts_a_users_next_recording_warm(hapt_root):
     assert first.any() and (~first).any()
     np.testing.assert_array_equal(warm.xyz[first], base.xyz[first])
     assert not np.allclose(warm.xyz[~first], base.xyz[~first])
-    # the owner's stillness: the spread of the second recording's replaced windows comes down
+    # the owner's stillness: the spread of the second recording's replaced windows is the
+    # owner's (within 1.3x), where the generator's LSTM is too loud (the cold start without
+    # population stillness; with it, the population's spread is this owner's within 1.3x too)
+    lstm = released_pairs(streams, SenseGenMethod(g, cover_bank=None, population_stillness=False), "SITTING", parities=(0,))[1]
     real = released_pairs(streams, bank, "SITTING", parities=(0,))[0]
     spread = lambda w: np.median(w.xyz.std(axis=1), axis=0)
-    assert np.all(np.abs(np.log(spread(warm.subset(~first)) / spread(real.subset(~first)))) < np.abs(np.log(spread(base.subset(~first)) / spread(real.subset(~first)))))
+    off = lambda w: np.abs(np.log(spread(w.subset(~first)) / spread(real.subset(~first))))
+    assert np.all(off(warm) < np.log(1.3)) and np.all(off(warm) < off(lstm))
