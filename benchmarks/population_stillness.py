@@ -20,7 +20,7 @@ from converter.evaluation import metrics as M
 from converter.evaluation.streams import SenseGenMethod, Stream, Windows, cut, label_mask
 from converter.evaluation.tells import top_tells
 from converter.hapt import load_hapt
-from converter.stillness import fit_stillness, npz_bytes, stillness_chunks
+from converter.stillness import stillness_member
 from sdk.activities import activity_index
 from sdk.generator import Generator, bundled_model_path
 from sdk.model_file import pack_model, read_model
@@ -32,13 +32,9 @@ DEVELOPMENT = (1, 2, 5, 10, 11, 12, 13, 14, 21, 22, 23, 24)
 def with_stillness(src: Path, dst: Path, ds, clusters: int) -> Path:
     """``src`` with its population stillness refitted on ``ds`` with ``clusters`` clusters."""
     model = read_model(src)
-    arrays = {}
-    for name in STATIC:
-        weights, factors = fit_stillness(stillness_chunks(ds, name, 128), clusters)
-        arrays |= {f"{name}/weights": weights.astype(np.float32), f"{name}/factors_re": factors.real.astype(np.float32),
-                   f"{name}/factors_im": factors.imag.astype(np.float32)}
-    meta = dict(model.metadata, stillness=dict(model.metadata.get("stillness", {}), activities=list(STATIC), clusters=clusters))
-    dst.write_bytes(pack_model(model.flatbuffer, meta, dict(model.members) | {STILLNESS_MEMBER: npz_bytes(arrays)}))
+    member, held = stillness_member(ds, clusters=clusters)
+    meta = dict(model.metadata, stillness=dict(model.metadata.get("stillness", {}), activities=held, clusters=clusters))
+    dst.write_bytes(pack_model(model.flatbuffer, meta, dict(model.members) | {STILLNESS_MEMBER: member}))
     return dst
 
 

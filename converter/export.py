@@ -360,7 +360,7 @@ def calibrate_file(model_path: str | Path, data, out_path: str | Path | None = N
     from sdk.postures import STATIC, STILLNESS_MEMBER
 
     from .calibrate import calibrate_sigma_scales
-    from .stillness import CLUSTERS, npz_bytes, stillness_member
+    from .stillness import CHUNK, CLUSTERS, npz_bytes, stillness_member
 
     unknown = set(parts) - set(CALIBRATIONS)
     if unknown or not parts:
@@ -399,7 +399,7 @@ def calibrate_file(model_path: str | Path, data, out_path: str | Path | None = N
             members[STILLNESS_MEMBER] = member
             meta["stillness"] = {
                 "activities": sorted(held),
-                "chunk_samples": 128,
+                "chunk_samples": CHUNK,
                 "clusters": CLUSTERS,
                 "calibrated_on_users": users,
                 "method": "per static posture, the 2.56 s chunks (detrended, restless ones out) of the calibration users clustered by "

@@ -21,6 +21,8 @@ from sdk.activities import activity_index
 from sdk.postures import STATIC, STILLNESS_MEMBER, PostureOptions, detrend
 
 CLUSTERS = 8
+#: samples per chunk: a detector window (2.56 s at 50 Hz), as the bank cuts the owner's stillness
+CHUNK = 128
 
 
 def stillness_chunks(ds, activity: str, chunk: int, max_rms_ratio: float = PostureOptions.max_rms_ratio) -> np.ndarray:
@@ -63,7 +65,7 @@ def fit_stillness(chunks: np.ndarray, clusters: int = CLUSTERS, seed: int = 0) -
     return np.asarray(weights), np.stack(factors)
 
 
-def stillness_member(ds, activities=STATIC, chunk: int = 128, clusters: int = CLUSTERS, seed: int = 0) -> tuple[bytes, list[str]]:
+def stillness_member(ds, activities=STATIC, chunk: int = CHUNK, clusters: int = CLUSTERS, seed: int = 0) -> tuple[bytes, list[str]]:
     """The ``STILLNESS_MEMBER`` of a generator file fitted on ``ds`` (its calibration users),
     and the activities it holds (those of ``activities`` with enough chunks)."""
     arrays, held = {}, []
@@ -94,4 +96,4 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["CLUSTERS", "STILLNESS_MEMBER", "fit_stillness", "npz_bytes", "stillness_chunks", "stillness_member"]
+__all__ = ["CHUNK", "CLUSTERS", "STILLNESS_MEMBER", "fit_stillness", "npz_bytes", "stillness_chunks", "stillness_member"]
