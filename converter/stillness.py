@@ -18,7 +18,8 @@ import io
 import numpy as np
 
 from sdk.activities import activity_index
-from sdk.postures import STATIC, STILLNESS_MEMBER, PostureOptions, detrend
+from sdk.postures import STATIC, PostureOptions, detrend
+from sdk.windowing import runs
 
 CLUSTERS = 8
 #: samples per chunk: a detector window (2.56 s at 50 Hz), as the bank cuts the owner's stillness
@@ -31,8 +32,7 @@ def stillness_chunks(ds, activity: str, chunk: int, max_rms_ratio: float = Postu
     k = activity_index(activity)
     out = []
     for e in ds.experiments:
-        edges = np.flatnonzero(np.diff(np.r_[0, (e.labels == k).astype(np.int8), 0]))
-        for a, b in zip(edges[::2], edges[1::2]):
+        for a, b in runs(e.labels == k):
             x = e.xyz[a:b].astype(np.float64)
             out += [detrend(x[i : i + chunk]) for i in range(0, len(x) - chunk + 1, chunk)]
     if not out:
@@ -96,4 +96,4 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["CHUNK", "CLUSTERS", "STILLNESS_MEMBER", "fit_stillness", "npz_bytes", "stillness_chunks", "stillness_member"]
+__all__ = ["CHUNK", "CLUSTERS", "fit_stillness", "npz_bytes", "stillness_chunks", "stillness_member"]
